@@ -1,0 +1,3 @@
+"""RankGraph: heterogeneous graph learning for cross-domain recommendation."""
+
+__version__ = "0.1.0"

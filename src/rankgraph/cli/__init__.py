@@ -1,0 +1,1 @@
+"""The `rankgraph` command line: one command per stage of the flow."""
