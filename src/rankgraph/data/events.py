@@ -331,7 +331,7 @@ def validate_file(con: duckdb.DuckDBPyConnection, plan: _FilePlan, cfg: DataConf
         f"SELECT {', '.join(aggs)} FROM {scan_sql(plan.path, plan.fmt, row_number=True)}"
     )
     try:
-        res = con.execute(sql).fetchone()
+        res = con.execute(sql).fetchall()[0]
     except duckdb.Error as exc:
         raise InputError(f"unreadable {plan.fmt} file ({_first_line(exc)})", path=plan.path) from exc
     assert res is not None
@@ -382,7 +382,7 @@ def open_events(
     _drop_existing(con, name)
     try:
         con.execute(f"CREATE {kind} {qident(name)} AS {union}")
-        count = con.execute(f"SELECT count(*) FROM {qident(name)}").fetchone()[0]  # type: ignore[index]
+        count = con.execute(f"SELECT count(*) FROM {qident(name)}").fetchall()[0][0]  # type: ignore[index]
     except duckdb.Error as exc:
         raise InputError(f"cannot read events ({_first_line(exc)})", path=", ".join(files)) from exc
     if not validate and count == 0:
@@ -391,13 +391,14 @@ def open_events(
 
 
 def _drop_existing(con: duckdb.DuckDBPyConnection, name: str) -> None:
-    row = con.execute(
+    rows = con.execute(
         "SELECT table_type FROM information_schema.tables WHERE table_name = ? "
         "AND table_schema = current_schema()",
         [name],
-    ).fetchone()
-    if row is None:
+    ).fetchall()
+    if not rows:
         return
+    row = rows[0]
     kind = "VIEW" if row[0] == "VIEW" else "TABLE"
     con.execute(f"DROP {kind} {qident(name)}")
 

@@ -95,7 +95,7 @@ def default_tang_cut(
 ) -> int:
     """Test on the last 12 months (unix seconds) or on the last period (period numbers)."""
     con, src = _connect(con_or_table, source)
-    row = con.execute(f"SELECT max(ts) FROM {qident(src)}").fetchone()
+    row = con.execute(f"SELECT max(ts) FROM {qident(src)}").fetchall()[0]
     if row is None or row[0] is None:
         raise InputError("no events to choose a cut from", path=src)
     last = int(row[0])
@@ -127,7 +127,7 @@ def temporal_split(
             raise ConfigError(f"test fraction must be in (0, 1), got {fraction}")
         row = con.execute(
             f"SELECT quantile_disc(ts, {1.0 - float(fraction)!r}) FROM {qident(src)}"
-        ).fetchone()
+        ).fetchall()[0]
         if row is None or row[0] is None:
             raise InputError("no events to split", path=src)
         cut = int(row[0])
@@ -157,7 +157,7 @@ def temporal_split(
                count(*) FILTER (WHERE u_ok AND i_ok)
         FROM future
         """
-    ).fetchone()
+    ).fetchall()[0]
     assert row is not None
     rows, train_rows, raw, no_user, no_item, kept = (int(x) for x in row)
     report = {
