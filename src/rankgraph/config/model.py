@@ -31,3 +31,5 @@ class ModelConfig:
     fanouts: list[int] = field(default_factory=lambda: [15, 10])
     sampling: Literal["uniform", "weighted"] = "uniform"
     inference_chunk: int = 65536
+    # per-relation transform f_r: an extra activated Linear after W_r (off: f_r is W_r plus a bias)
+    relation_mlp: bool = False

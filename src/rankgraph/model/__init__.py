@@ -1,0 +1,20 @@
+"""The RankGraph model: feature encoders, relational layers, heads, and graph tensors."""
+
+from rankgraph.model.feature_encoder import FeatureEncoder
+from rankgraph.model.rankgraph_model import RankGraphModel
+from rankgraph.model.relational_layer import RelationalLayer
+from rankgraph.model.schema import FeatureSpec, GraphSchema, RelationSpec
+from rankgraph.model.tensors import FeatureTensor, GraphTensors, SparseAdjacency, edge_coefficients
+
+__all__ = [
+    "FeatureEncoder",
+    "FeatureSpec",
+    "FeatureTensor",
+    "GraphSchema",
+    "GraphTensors",
+    "RankGraphModel",
+    "RelationSpec",
+    "RelationalLayer",
+    "SparseAdjacency",
+    "edge_coefficients",
+]
