@@ -13,6 +13,7 @@ from rankgraph.config.data import NodeTableConfig, SideEdgeTableConfig
 from rankgraph.data.events import (
     _first_line,
     describe_file,
+    nostats,
     detect_format,
     qident,
     resolve_files,
@@ -117,7 +118,7 @@ def read_node_table(cfg: NodeTableConfig) -> pa.Table:
                 )  # fmt: skip
                 checks.append(
                     (col, f"list_aggregate(CAST({c} AS DOUBLE[]), 'count') < len({c}) "
-                     f"OR NOT isfinite(list_sum(CAST({c} AS DOUBLE[])))",
+                     f"OR NOT isfinite({nostats(f'list_sum(CAST({c} AS DOUBLE[]))')})",
                      "dense vector holds a null or non-finite number", "NULL")
                 )  # fmt: skip
                 select.append((c, feat.name))  # type: ignore[arg-type]
@@ -155,7 +156,7 @@ def read_side_edges(cfg: SideEdgeTableConfig) -> pa.Table:
         if cfg.weight_column is not None:
             _require(schema, cfg.weight_column, path, "weight")
             w = qident(cfg.weight_column)
-            wv = f"TRY_CAST({w} AS DOUBLE)"
+            wv = f"TRY_CAST({nostats(w)} AS DOUBLE)"
             checks += [
                 (cfg.weight_column, f"{w} IS NULL", "null weight", "NULL"),
                 (cfg.weight_column, f"{w} IS NOT NULL AND ({wv} IS NULL OR NOT isfinite({wv}))",
