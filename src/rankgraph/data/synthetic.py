@@ -60,8 +60,9 @@ Output layout (``DIR``)
   (float32 [n, K]), ``<type>_ids.npy`` (int64, the row order of the arrays above), and
   ``users.parquet`` (id, primary_topic, drift_topic, home_domain, second_domain, switch_ts;
   the last three null for multi-domain users), ``topic_tags.json`` (tag of topic k).
-- ``rankgraph.yaml``: a ready config (``data``, ``graph`` and the ``evaluate`` cut) that
-  ``rankgraph.config.load_config`` reads; paths are relative to ``DIR``.
+- ``rankgraph.yaml``: a ready config (``data``, ``graph``, and the last-week cut as
+  ``graph.train_until`` and ``evaluate.test_from``) that ``rankgraph.config.load_config``
+  reads; paths are relative to ``DIR``.
 - ``manifest.json``: kind ``world``, the WorldConfig, counts and file checksums.
 
 Determinism: the same WorldConfig (seed and chunk size included) gives byte-identical
@@ -129,7 +130,7 @@ class WorldConfig:
     n_posts: int | None = None  # default n_users // 2
     n_videos: int | None = None  # default n_users * 3 // 10
     n_ads: int | None = None  # default n_users // 10
-    n_advertisers: int | None = None  # default n_ads // 20
+    n_advertisers: int | None = None  # default max(5, n_ads // 20)
     dense_dim: int = 16
     weeks: int = 6
     end_ts: int = 1767571200  # 2026-01-05T00:00:00Z
@@ -165,7 +166,7 @@ class WorldConfig:
         n_posts = self.n_posts if self.n_posts is not None else max(20, self.n_users // 2)
         n_videos = self.n_videos if self.n_videos is not None else max(20, self.n_users * 3 // 10)
         n_ads = self.n_ads if self.n_ads is not None else max(10, self.n_users // 10)
-        n_adv = self.n_advertisers if self.n_advertisers is not None else max(2, n_ads // 20)
+        n_adv = self.n_advertisers if self.n_advertisers is not None else max(5, n_ads // 20)
         for name, v in (("n_posts", n_posts), ("n_videos", n_videos), ("n_ads", n_ads), ("n_advertisers", n_adv)):
             if v < 1:
                 raise ConfigError(f"WorldConfig.{name} = {v}: must be >= 1")
@@ -581,16 +582,23 @@ def world_config_yaml(cfg: WorldConfig) -> dict[str, Any]:
         semantic=[SemanticRelationConfig("co", "item_item", [t]) for t in ITEM_TYPES]
         + [SemanticRelationConfig("co", "user_user", list(ITEM_TYPES))],
     )
-    # Test on the last week: part of the single-domain users switch only after this cut.
-    test_from = cfg.end_ts - 7 * 86400
+    # Train before, test on the last week: part of the single-domain users switch only
+    # after this cut, so their new domain is unseen in training.
+    graph.train_until = evaluation_cut(cfg)
     return {
         "data": to_dict(data),
         "graph": to_dict(graph),
-        "evaluate": {"test_from": str(test_from)},
+        "evaluate": {"test_from": evaluation_cut(cfg)},
     }
 
 
-def _check_out(out: Path, force: bool) -> None:
+def evaluation_cut(cfg: WorldConfig) -> str:
+    """The temporal cut written into `rankgraph.yaml`: the start of the last week (ISO, UTC)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(cfg.end_ts - 7 * 86400))
+
+
+def check_out_dir(out: Path, force: bool) -> None:
+    """Refuse an existing non-empty (or non-directory) `out` unless `force`."""
     if out.exists() and not out.is_dir():
         raise ArtifactError(f"{out}: exists and is not a directory")
     if out.is_dir() and any(out.iterdir()) and not force:
@@ -611,7 +619,7 @@ def generate_world(
     """
     out = Path(out)
     cfg = (cfg or WorldConfig()).resolved()
-    _check_out(out, force)
+    check_out_dir(out, force)
     t0 = time.perf_counter()
     g = _global(cfg)
     k = cfg.n_topics
