@@ -17,6 +17,17 @@ class NegativesConfig:
     semantic: bool = True
     logq_correction: bool = False
     mask_false_negatives: bool = True
+    # Added for issue #5 (additive): how pool node ids are drawn. "uniform" follows the
+    # global node distribution; "degree" draws proportional to degree**pool_degree_power
+    # (popularity-corrected with logQ when logq_correction is on).
+    pool_sampling: Literal["uniform", "degree"] = "uniform"
+    pool_degree_power: float = 0.75
+
+    def __post_init__(self) -> None:
+        if self.pool_size < 1 or self.pool_samples < 1:
+            raise ValueError(f"pool_size and pool_samples must be >= 1 (got {self.pool_size}, {self.pool_samples})")
+        if self.pool_samples > self.pool_size:
+            raise ValueError(f"pool_samples ({self.pool_samples}) must not exceed pool_size ({self.pool_size})")
 
 
 @dataclass
@@ -43,3 +54,25 @@ class TrainConfig:
     checkpoint_every: int = 50
     seed: int = 0
     device: str = "cpu"
+    # Added for issue #5 (additive).
+    # Default sampling weight of a relation by kind, when relation_weights names neither the
+    # relation nor its kind; engagement edges are drawn proportional to edge weight.
+    kind_weights: dict[str, float] = field(default_factory=lambda: {"engagement": 1.0, "semantic": 0.25, "side": 0.25})
+    include_reverse: bool = False
+    symmetric: bool = True
+    val_candidates: int = 100
+    val_max_edges: int = 2000
+    val_k: int = 10
+    log_every: int = 10
+    deterministic: bool = True
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1:
+            raise ValueError(f"steps and batch_size must be >= 1 (got {self.steps}, {self.batch_size})")
+        if self.temperature <= 0:
+            raise ValueError(f"temperature must be > 0 (got {self.temperature})")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in [0, 1) (got {self.val_fraction})")
+        for key in ("eval_every", "checkpoint_every", "log_every"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key} must be >= 1 (got {getattr(self, key)})")

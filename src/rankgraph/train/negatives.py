@@ -1,0 +1,266 @@
+"""Negative samplers, mixed into one masked candidate set per anchor.
+
+Three samplers, each switched by `train.negatives`:
+
+* **in-batch** (`in_batch`): the targets of the other positives in the batch that have the
+  anchor's target type. Popular nodes appear more often, hence the optional logQ correction.
+* **out-of-batch pool** (`pool`): per node type, a ring buffer of `pool_size` node ids;
+  each step the oldest `pool_samples` entries are replaced by fresh ids drawn uniformly
+  over all nodes of the type (or proportional to degree**power, `pool_sampling="degree"`),
+  so the pool follows the global node distribution rather than the engagement one.
+  *What is stored:* ids always. In full-graph mode the whole pool is **re-encoded** every
+  step (its rows are read from the fresh full forward pass, with gradient). In mini-batch
+  mode only the fresh ids are encoded (they join the seeds); the older entries are the
+  **stored, detached embeddings** from the step that encoded them (a MoCo-style queue).
+* **semantic cross-head** (`semantic`): for a pair (u, v), v's embedding from every other
+  head is an extra negative for u's head h: head h must not be satisfied by matching a
+  different head's view of v, which pushes heads apart (multi-facet embeddings).
+
+False-negative masking (`mask_false_negatives`): an in-batch or pool candidate that is a
+known neighbour of the anchor in the training graph (any relation, either direction) is
+never a negative. The test is vectorised: sorted edge keys `anchor * N_target + candidate`
+per (anchor type, target type) and `torch.searchsorted`. The positive itself (same node as
+the target) is always masked. Semantic cross-head candidates are the positive node by
+design and are never masked.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from rankgraph.config.train import NegativesConfig
+from rankgraph.graph.store import HeteroGraph
+
+IN_BATCH, POOL, SEMANTIC = 0, 1, 2
+SOURCE_NAMES = {IN_BATCH: "in_batch", POOL: "pool", SEMANTIC: "semantic"}
+
+
+class NeighbourIndex:
+    """Membership test "is (a, b) an edge of the training graph?" for typed node pairs."""
+
+    def __init__(self, graph: HeteroGraph, device: torch.device | str = "cpu") -> None:
+        parts: dict[tuple[str, str], list[np.ndarray]] = {}
+        for rel in graph.relations.values():
+            if rel.num_edges == 0:
+                continue
+            src = np.asarray(rel.indices, dtype=np.int64)
+            dst = rel.dst_index()
+            n_src, n_dst = graph.num_nodes[rel.src_type], graph.num_nodes[rel.dst_type]
+            parts.setdefault((rel.src_type, rel.dst_type), []).append(src * n_dst + dst)
+            parts.setdefault((rel.dst_type, rel.src_type), []).append(dst * n_src + src)
+        self.num_nodes = dict(graph.num_nodes)
+        self.keys = {k: torch.from_numpy(np.unique(np.concatenate(v))).to(device) for k, v in parts.items()}
+
+    def contains(self, a_type: str, a: Tensor, b_type: str, b: Tensor) -> Tensor:
+        """Bool tensor of the broadcast shape of `a` and `b`: True where (a, b) is an edge."""
+        keys = self.keys.get((a_type, b_type))
+        shape = torch.broadcast_shapes(a.shape, b.shape)
+        if keys is None or keys.numel() == 0:
+            return torch.zeros(shape, dtype=torch.bool, device=a.device)
+        q = (a * self.num_nodes[b_type] + b).clamp(min=0)
+        pos = torch.searchsorted(keys, q.reshape(-1)).clamp_(max=keys.numel() - 1)
+        return (keys[pos] == q.reshape(-1)).reshape(shape)
+
+
+class NegativePool:
+    """Per-node-type ring buffer of negative node ids (and stored embeddings, mini-batch mode).
+
+    State (`state_dict`) is plain tensors and ints, so it checkpoints with weights_only.
+    """
+
+    def __init__(self, num_nodes: dict[str, int], cfg: NegativesConfig, degree: dict[str, np.ndarray] | None = None):
+        self.cfg = cfg
+        self.types = sorted(num_nodes)
+        self.num_nodes = dict(num_nodes)
+        size = cfg.pool_size
+        self.ids = {t: torch.full((size,), -1, dtype=torch.long) for t in self.types}
+        self.emb: dict[str, Tensor] = {}
+        self.ptr = {t: 0 for t in self.types}
+        self._cdf: dict[str, Tensor] = {}
+        self._log_p: dict[str, Tensor] = {}
+        for t in self.types:
+            n = num_nodes[t]
+            if cfg.pool_sampling == "degree" and degree is not None and t in degree:
+                w = np.power(np.asarray(degree[t], dtype=np.float64) + 1.0, cfg.pool_degree_power)
+            else:
+                w = np.ones(n, dtype=np.float64)
+            p = w / w.sum()
+            self._cdf[t] = torch.from_numpy(np.cumsum(p))
+            self._log_p[t] = torch.from_numpy(np.log(p)).float()
+
+    def refresh(self, generator: torch.Generator) -> dict[str, Tensor]:
+        """Replace the oldest `pool_samples` ids of each type; returns the fresh ids per type."""
+        fresh = {}
+        k = self.cfg.pool_samples
+        size = self.cfg.pool_size
+        for t in self.types:
+            u = torch.rand(k, generator=generator, dtype=torch.float64)
+            cdf = self._cdf[t]
+            new = torch.searchsorted(cdf, u * cdf[-1], right=True).clamp_(max=cdf.shape[0] - 1)
+            slots = (torch.arange(k) + self.ptr[t]) % size
+            self.ids[t][slots] = new
+            self.ptr[t] = int((self.ptr[t] + k) % size)
+            fresh[t] = new
+        return fresh
+
+    def fresh_slots(self, node_type: str) -> Tensor:
+        """Slots written by the last `refresh` (valid right after it)."""
+        k, size = self.cfg.pool_samples, self.cfg.pool_size
+        return (torch.arange(k) + self.ptr[node_type] - k) % size
+
+    def store(self, node_type: str, emb: Tensor) -> None:
+        """Keep detached embeddings of the freshly drawn ids (mini-batch mode)."""
+        if node_type not in self.emb:
+            self.emb[node_type] = torch.zeros((self.cfg.pool_size, *emb.shape[1:]), dtype=emb.dtype, device=emb.device)
+        self.emb[node_type][self.fresh_slots(node_type).to(emb.device)] = emb.detach()
+
+    def log_q(self, node_type: str, ids: Tensor) -> Tensor:
+        """log(expected count of each id in the pool): log(pool_size * p(id))."""
+        return self._log_p[node_type].to(ids.device)[ids.clamp(min=0)] + math.log(self.cfg.pool_size)
+
+    def state_dict(self) -> dict:
+        return {
+            "ids": {t: v.clone() for t, v in self.ids.items()},
+            "emb": {t: v.detach().cpu().clone() for t, v in self.emb.items()},
+            "ptr": dict(self.ptr),
+        }
+
+    def load_state_dict(self, state: dict, device: torch.device | str = "cpu") -> None:
+        self.ids = {t: v.clone() for t, v in state["ids"].items()}
+        self.emb = {t: v.clone().to(device) for t, v in state["emb"].items()}
+        self.ptr = {t: int(v) for t, v in state["ptr"].items()}
+
+
+@dataclass
+class CandidateGroup:
+    """Anchors whose target has type `node_type`, with their masked candidate set.
+
+    rows      LongTensor [b]        positions of these anchors in the batch
+    pos       Tensor [H, b]         cosine(anchor, target)
+    neg       Tensor [H, b, K]      cosine(anchor, candidate)
+    mask      BoolTensor [b, K]     valid negatives
+    source    LongTensor [K]        IN_BATCH / POOL / SEMANTIC per column
+    cand_ids  LongTensor [b, K]     node id of each candidate (type `node_type`)
+    log_q_pos Tensor [b] | None,  log_q_neg Tensor [b, K] | None   (logQ correction)
+    """
+
+    node_type: str
+    rows: Tensor
+    pos: Tensor
+    neg: Tensor
+    mask: Tensor
+    source: Tensor
+    cand_ids: Tensor
+    log_q_pos: Tensor | None = None
+    log_q_neg: Tensor | None = None
+
+
+@dataclass
+class PoolView:
+    """Pool candidates of one type at this step: ids [P] (-1 = empty) and embeddings [P, H, D]."""
+
+    ids: Tensor
+    emb: Tensor
+
+
+def build_candidates(
+    type_names: list[str],
+    anchor_type: Tensor,
+    anchor_ids: Tensor,
+    anchor_emb: Tensor,
+    target_type: Tensor,
+    target_ids: Tensor,
+    target_emb: Tensor,
+    cfg: NegativesConfig,
+    pools: dict[str, PoolView] | None = None,
+    neighbours: NeighbourIndex | None = None,
+    log_q_target: dict[str, Tensor] | None = None,
+    pool_log_q: dict[str, Tensor] | None = None,
+) -> list[CandidateGroup]:
+    """Mix the enabled samplers into one candidate set per anchor, grouped by target type.
+
+    anchor_type / target_type: LongTensor [B], index into `type_names` per row; *_ids LongTensor [B];
+    *_emb Tensor [B, H, D] L2-normalised. `pools[t]` are this step's pool candidates of type t;
+    `log_q_target[t]` [N_t] is log(expected count of each node as an in-batch target) and
+    `pool_log_q[t]` [P] the same for the pool's entries; both only when logQ is on.
+    """
+    B, H, _ = anchor_emb.shape
+    if target_emb.shape != anchor_emb.shape or anchor_ids.shape != (B,) or target_ids.shape != (B,):
+        raise ValueError(
+            f"anchor/target shapes disagree: {tuple(anchor_emb.shape)}, {tuple(target_emb.shape)}, "
+            f"{tuple(anchor_ids.shape)}, {tuple(target_ids.shape)}"
+        )
+    device = anchor_emb.device
+    tgt_code, anc_code = target_type.to(device), anchor_type.to(device)
+    present_anchor = [int(c) for c in torch.unique(anc_code).tolist()]
+    groups = []
+    for code in torch.unique(tgt_code).tolist():
+        t = type_names[int(code)]
+        rows = torch.nonzero(tgt_code == code).flatten()
+        a = anchor_emb[rows]  # [b, H, D]
+        p = target_emb[rows]
+        tid = target_ids[rows]
+        b = rows.shape[0]
+        pos = torch.einsum("bhd,bhd->hb", a, p)
+        sims, masks, sources, ids, lq = [], [], [], [], []
+        if cfg.in_batch:
+            sims.append(torch.einsum("bhd,khd->hbk", a, p))
+            ids.append(tid.unsqueeze(0).expand(b, b))
+            masks.append(torch.ones(b, b, dtype=torch.bool, device=device))
+            sources.append(torch.full((b,), IN_BATCH, device=device))
+            if log_q_target is not None and t in log_q_target:
+                lq.append(log_q_target[t][tid].unsqueeze(0).expand(b, b))
+            else:
+                lq.append(torch.zeros(b, b, device=device))
+        if cfg.pool and pools is not None and t in pools:
+            pv = pools[t]
+            sims.append(torch.einsum("bhd,khd->hbk", a, pv.emb))
+            ids.append(pv.ids.unsqueeze(0).expand(b, -1))
+            masks.append((pv.ids >= 0).unsqueeze(0).expand(b, -1))
+            sources.append(torch.full((pv.ids.shape[0],), POOL, device=device))
+            if pool_log_q is not None and t in pool_log_q:
+                lq.append(pool_log_q[t].unsqueeze(0).expand(b, -1))
+            else:
+                lq.append(torch.zeros(b, pv.ids.shape[0], device=device))
+        if cfg.semantic and H > 1:
+            # Column j holds v's head (h + 1 + j) % H as a negative for u's head h.
+            other = torch.stack([p.roll(-(j + 1), dims=1) for j in range(H - 1)], dim=2)  # [b, H, H-1, D]
+            sims.append(torch.einsum("bhd,bhjd->hbj", a, other))
+            ids.append(tid.unsqueeze(1).expand(b, H - 1))
+            masks.append(torch.ones(b, H - 1, dtype=torch.bool, device=device))
+            sources.append(torch.full((H - 1,), SEMANTIC, device=device))
+            lq.append(torch.zeros(b, H - 1, device=device))
+        if not sims:
+            neg = a.new_zeros(H, b, 0)
+            mask = torch.zeros(b, 0, dtype=torch.bool, device=device)
+            source = torch.zeros(0, dtype=torch.long, device=device)
+            cand = torch.zeros(b, 0, dtype=torch.long, device=device)
+            lqn = torch.zeros(b, 0, device=device)
+        else:
+            neg = torch.cat(sims, dim=-1)
+            mask = torch.cat(masks, dim=-1).clone()
+            source = torch.cat(sources).long()
+            cand = torch.cat(ids, dim=-1)
+            lqn = torch.cat(lq, dim=-1)
+            not_sem = source != SEMANTIC
+            # The positive's own node (and its duplicates in the batch) is never a negative.
+            mask &= ~((cand == tid.unsqueeze(1)) & not_sem.unsqueeze(0))
+            if cfg.mask_false_negatives and neighbours is not None:
+                for acode in present_anchor:
+                    sel = anc_code[rows] == acode
+                    if not sel.any():
+                        continue
+                    at = type_names[acode]
+                    known = neighbours.contains(at, anchor_ids[rows][sel].unsqueeze(1), t, cand[sel])
+                    mask[sel] &= ~(known & not_sem.unsqueeze(0))
+        log_q_pos = log_q_neg = None
+        if log_q_target is not None and t in log_q_target:
+            log_q_pos = log_q_target[t][tid]
+            log_q_neg = lqn
+        groups.append(CandidateGroup(t, rows, pos, neg, mask, source, cand, log_q_pos, log_q_neg))
+    return groups
