@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 
 @dataclass
@@ -21,4 +22,38 @@ class EvaluateConfig:
     trigger_weights: dict[str, float] = field(default_factory=dict)
     baselines: list[str] = field(default_factory=lambda: ["popularity", "itemcf", "als", "lightgcn"])
     max_users: int | None = None
+    seed: int = 0
+    edge_sample: int = 100_000
+    validation_fraction: float = 0.1
+    index: IndexConfig = field(default_factory=lambda: IndexConfig())
+    cluster: ClusterConfig = field(default_factory=lambda: ClusterConfig())
+
+
+@dataclass
+class IndexConfig:
+    """Nearest-neighbour index over an embedding matrix (`rankgraph.embed.index`).
+
+    `kind: auto` is exact inner product below `exact_below` rows and `approximate` above.
+    `ivf_nlist: 0` picks about 4 x sqrt(n) lists. `batch` bounds the queries searched at once.
+    """
+
+    kind: Literal["auto", "exact", "ivf", "hnsw"] = "auto"
+    exact_below: int = 50_000
+    approximate: Literal["ivf", "hnsw"] = "hnsw"
+    ivf_nlist: int = 0
+    ivf_nprobe: int = 32
+    hnsw_m: int = 32
+    hnsw_ef_construction: int = 200
+    hnsw_ef_search: int = 256
+    batch: int = 4096
+    seed: int = 0
+
+
+@dataclass
+class ClusterConfig:
+    """k-means over each node type's embeddings (`rankgraph.embed.cluster`); 0 clusters = off."""
+
+    clusters: dict[str, int] = field(default_factory=dict)
+    iterations: int = 20
+    restarts: int = 3
     seed: int = 0
