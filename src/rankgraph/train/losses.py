@@ -61,7 +61,7 @@ def info_nce(
     Shapes: `log_q_pos` [B] or [H, B]; `log_q_neg` [K], [B, K] or [H, B, K].
 
     Worked example (one head, tau = 1, no correction): s^+ = 0.5, negatives 0.1 and 0.3 ->
-    l = -log(e^0.5 / (e^0.5 + e^0.1 + e^0.3)) = 0.9401.
+    l = -log(e^0.5 / (e^0.5 + e^0.1 + e^0.3)) = 0.9119.
     """
     if temperature <= 0:
         raise ConfigError(f"train.temperature must be > 0, got {temperature}")

@@ -137,6 +137,8 @@ class PositiveSampler:
         held_a = np.concatenate(val_mask)
         self.train = PositiveSplit(rel_a[~held_a], src_a[~held_a], dst_a[~held_a], w_a[~held_a])
         self.val = PositiveSplit(rel_a[held_a], src_a[held_a], dst_a[held_a], w_a[held_a])
+        if self.train.rel.size == 0:
+            raise ConfigError(f"train.val_fraction = {cfg.val_fraction} leaves no training edge to draw positives from")
         self.prob = self._edge_probabilities(cfg)
         cdf = np.cumsum(self.prob)
         cdf /= cdf[-1]

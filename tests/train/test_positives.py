@@ -1,0 +1,94 @@
+import numpy as np
+import pytest
+import torch
+
+from graphs import planted_graph
+from rankgraph.config.train import TrainConfig
+from rankgraph.errors import ConfigError
+from rankgraph.graph.store import Relation, csr_from_coo
+from rankgraph.train.positives import PositiveSampler, holdout_graph, positive_relation_names
+
+
+def _with_semantic(graph):
+    a = np.arange(0, 40, 2)
+    src = np.concatenate([a, a + 1])  # pairs (0,1), (2,3), ... stored both ways
+    dst = np.concatenate([a + 1, a])
+    indptr, indices, weight = csr_from_coo(src, dst, np.ones(40, dtype=np.float32), graph.num_nodes["item"])
+    rel = Relation("item__co__item", "item", "item", indptr, indices, weight, "semantic", "item__co__item")
+    graph.relations[rel.name] = rel
+    return graph
+
+
+def test_reverse_relations_are_not_positive_sources_by_default():
+    graph, _, _ = planted_graph()
+    assert positive_relation_names(graph, TrainConfig()) == ["user__click__item"]
+    assert len(positive_relation_names(graph, TrainConfig(include_reverse=True))) == 2
+
+
+def test_positive_relations_restricts_sources_and_rejects_unknown_names():
+    graph = _with_semantic(planted_graph()[0])
+    assert positive_relation_names(graph, TrainConfig(positive_relations=["item__co__item"])) == ["item__co__item"]
+    with pytest.raises(ConfigError, match="nope"):
+        positive_relation_names(graph, TrainConfig(positive_relations=["nope"]))
+
+
+def test_relations_are_drawn_by_weight_times_edge_count():
+    graph = _with_semantic(planted_graph()[0])
+    cfg = TrainConfig(val_fraction=0.0, relation_weights={"semantic": 0.0})
+    s = PositiveSampler(graph, cfg)
+    batch = s.sample(512, torch.Generator().manual_seed(0))
+    assert set(batch.rel.tolist()) == {s.names.index("user__click__item")}
+    cfg = TrainConfig(val_fraction=0.0, relation_weights={"item__co__item": 1.0, "engagement": 1.0})
+    s = PositiveSampler(graph, cfg)
+    share = (s.sample(20000, torch.Generator().manual_seed(0)).rel == s.names.index("item__co__item")).float().mean()
+    expected = 40 / (40 + graph.relations["user__click__item"].num_edges)
+    assert float(share) == pytest.approx(expected, rel=0.25)
+
+
+def test_edges_within_a_relation_are_drawn_proportional_to_weight():
+    graph, _, _ = planted_graph()
+    rel = graph.relations["user__click__item"]
+    rel.weight[:] = 0.0
+    rel.weight[0] = 1.0  # one heavy edge
+    s = PositiveSampler(graph, TrainConfig(val_fraction=0.0))
+    batch = s.sample(100, torch.Generator().manual_seed(0))
+    assert (batch.src == int(rel.indices[0])).all() and (batch.dst == 0).all()
+
+
+def test_sampling_is_reproducible_from_the_generator_state():
+    s = PositiveSampler(planted_graph()[0], TrainConfig())
+    a = s.sample(64, torch.Generator().manual_seed(3))
+    b = s.sample(64, torch.Generator().manual_seed(3))
+    assert torch.equal(a.src, b.src) and torch.equal(a.dst, b.dst)
+
+
+def test_validation_edges_are_held_out_of_sampling_and_message_passing():
+    graph, _, _ = planted_graph()
+    s = PositiveSampler(graph, TrainConfig(val_fraction=0.2))
+    assert s.val.src.size > 0
+    n_items = graph.num_nodes["item"]
+    val_keys = set((s.val.src * n_items + s.val.dst).tolist())
+    train_keys = set((s.train.src * n_items + s.train.dst).tolist())
+    assert not val_keys & train_keys
+    held = holdout_graph(graph, s)
+    fwd = held.relations["user__click__item"]
+    fwd_keys = set((np.asarray(fwd.indices, dtype=np.int64) * n_items + fwd.dst_index()).tolist())
+    assert fwd_keys == train_keys
+    rev = held.relations["item__rev_click__user"]
+    rev_keys = set((rev.dst_index() * n_items + np.asarray(rev.indices, dtype=np.int64)).tolist())
+    assert rev_keys == train_keys
+
+
+def test_symmetric_pairs_fall_on_the_same_side_of_the_split():
+    graph = _with_semantic(planted_graph()[0])
+    s = PositiveSampler(graph, TrainConfig(positive_relations=["item__co__item"], val_fraction=0.5, seed=1))
+    pairs = {tuple(sorted(p)) for p in zip(s.val.src.tolist(), s.val.dst.tolist())}
+    for a, b in pairs:
+        assert ((s.val.src == b) & (s.val.dst == a)).any()
+
+
+def test_shards_partition_the_global_batch():
+    s = PositiveSampler(planted_graph()[0], TrainConfig())
+    batch = s.sample(10, torch.Generator().manual_seed(0))
+    parts = [batch.shard(r, 2) for r in range(2)]
+    assert sorted(torch.cat([p.src for p in parts]).tolist()) == sorted(batch.src.tolist())
