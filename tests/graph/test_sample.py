@@ -1,0 +1,157 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from rankgraph.errors import ConfigError
+from rankgraph.graph.sample import NeighborSampler, unique_in_order
+from rankgraph.graph.store import HeteroGraph, Relation, csr_from_coo, reverse_relation
+
+
+def _graph(seed: int = 0) -> HeteroGraph:
+    """user -> item with item degrees from 0 to 30, plus the reverse and a user-user relation."""
+    rng = np.random.default_rng(seed)
+    n_user, n_item = 40, 12
+    src, dst = [], []
+    for i in range(n_item):  # test data construction, not a hot path
+        nbrs = rng.choice(n_user, size=int(i * 30 / (n_item - 1)), replace=False)
+        src.append(nbrs)
+        dst.append(np.full(len(nbrs), i))
+    src, dst = np.concatenate(src), np.concatenate(dst)
+    w = rng.uniform(0.1, 5.0, len(src)).astype(np.float32)
+    indptr, indices, weight = csr_from_coo(src, dst, w, n_item)
+    click = Relation("user__click__item", "user", "item", indptr, indices, weight, reverse="item__rev_click__user")
+    rev = reverse_relation(click, "item__rev_click__user", n_user)
+    fs, fd = rng.integers(0, n_user, 100), rng.integers(0, n_user, 100)
+    keep = fs != fd
+    fp, fx, fw = csr_from_coo(fs[keep], fd[keep], np.ones(keep.sum(), np.float32), n_user)
+    follow = Relation("user__follows__user", "user", "user", fp, fx, fw, kind="side", reverse=None)
+    return HeteroGraph(num_nodes={"user": n_user, "item": n_item}, relations={r.name: r for r in (click, rev, follow)})
+
+
+def _edges(graph: HeteroGraph, name: str) -> set[tuple[int, int]]:
+    r = graph.relations[name]
+    return set(zip(r.indices.tolist(), r.dst_index().tolist()))
+
+
+def _sample(graph, fanouts, seeds, weighted=False, seed=0):
+    return NeighborSampler(graph, fanouts, weighted=weighted).sample(seeds, torch.Generator().manual_seed(seed))
+
+
+def _frontiers(sub):
+    """Global node ids of the source rows of each block (input block first), then the seeds."""
+    nodes = [sub.input_nodes]
+    for b in sub.blocks[:-1]:
+        nodes.append({t: nodes[-1][t][: b.n_dst[t]] for t in b.n_dst})
+    return nodes
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_sampled_edges_are_graph_edges_and_respect_fanouts(weighted):
+    graph = _graph()
+    sub = _sample(graph, [4, 3], {"item": torch.arange(12), "user": torch.tensor([0, 5])}, weighted=weighted)
+    fronts = _frontiers(sub)
+    for b, (block, src_nodes) in enumerate(zip(sub.blocks, fronts)):
+        fanout = [3, 4][b]
+        for name, rel in block.relations.items():
+            r = graph.relations[name]
+            dst_nodes = src_nodes[r.dst_type][: block.n_dst[r.dst_type]]
+            gdst, gsrc = dst_nodes[rel.dst()], src_nodes[r.src_type][rel.src]
+            assert set(zip(gsrc.tolist(), gdst.tolist())) <= _edges(graph, name)
+            counts = torch.diff(rel.crow)
+            full_deg = torch.as_tensor(np.diff(r.indptr))[dst_nodes]
+            assert torch.equal(counts, torch.minimum(full_deg, torch.tensor(fanout)))
+
+
+def test_sampling_is_without_replacement():
+    graph = _graph()
+    sub = _sample(graph, [5], {"item": torch.arange(12)})
+    rel = sub.blocks[0].relations["user__click__item"]
+    pairs = torch.stack([rel.dst(), rel.edge_id], 1)
+    assert torch.unique(pairs, dim=0).shape[0] == pairs.shape[0]
+
+
+def test_destinations_are_the_first_source_rows_of_each_block():
+    graph = _graph()
+    seeds = {"item": torch.tensor([11, 3, 7])}
+    sub = _sample(graph, [3, 2], seeds)
+    assert sub.blocks[-1].n_dst["item"] == 3
+    fronts = _frontiers(sub)
+    assert torch.equal(fronts[-1]["item"][:3], seeds["item"])
+    for nodes in sub.input_nodes.values():
+        assert torch.unique(nodes).shape[0] == nodes.shape[0]
+
+
+def test_duplicate_seeds_map_back_to_one_row():
+    sub = _sample(_graph(), [2], {"user": torch.tensor([4, 2, 4, 4])})
+    assert torch.equal(sub.seed_nodes["user"], torch.tensor([4, 2]))
+    assert torch.equal(sub.seed_inverse["user"], torch.tensor([0, 1, 0, 0]))
+
+
+def test_same_generator_seed_gives_the_same_sample():
+    graph = _graph()
+    a = _sample(graph, [3, 3], {"item": torch.arange(12)}, seed=7)
+    b = _sample(graph, [3, 3], {"item": torch.arange(12)}, seed=7)
+    c = _sample(graph, [3, 3], {"item": torch.arange(12)}, seed=8)
+    assert torch.equal(a.input_nodes["user"], b.input_nodes["user"])
+    ids = lambda s: s.blocks[-1].relations["user__click__item"].edge_id  # noqa: E731
+    assert torch.equal(ids(a), ids(b)) and not torch.equal(ids(a), ids(c))
+
+
+def test_per_relation_fanouts():
+    graph = _graph()
+    fanouts = {"user__click__item": [2], "item__rev_click__user": [1], "user__follows__user": [0]}
+    sub = _sample(graph, fanouts, {"item": torch.arange(12), "user": torch.arange(40)})
+    block = sub.blocks[0]
+    assert int(torch.diff(block.relations["user__click__item"].crow).max()) == 2
+    assert int(torch.diff(block.relations["item__rev_click__user"].crow).max()) == 1
+    assert block.relations["user__follows__user"].num_edges == 0
+    with pytest.raises(ConfigError, match="user__follows__user"):
+        NeighborSampler(graph, {"user__click__item": [2], "item__rev_click__user": [1]})
+
+
+def _star(num_dst: int, weights: np.ndarray) -> HeteroGraph:
+    """`num_dst` destinations, each with the same in-neighbours 0..k-1 carrying `weights`."""
+    k = len(weights)
+    src = np.tile(np.arange(k), num_dst)
+    dst = np.repeat(np.arange(num_dst), k)
+    indptr, indices, weight = csr_from_coo(src, dst, np.tile(weights, num_dst), num_dst)
+    rel = Relation("a__r__b", "a", "b", indptr, indices, weight, reverse=None)
+    return HeteroGraph(num_nodes={"a": k, "b": num_dst}, relations={rel.name: rel})
+
+
+def _picked(graph, fanout, weighted):
+    sub = _sample(graph, [fanout], {"b": torch.arange(graph.num_nodes["b"])}, weighted=weighted, seed=3)
+    rel = sub.blocks[0].relations["a__r__b"]
+    return graph.relations["a__r__b"].indices[rel.edge_id.numpy()].astype(np.int64)
+
+
+def test_weighted_sampling_frequencies_match_the_weights():
+    stats = pytest.importorskip("scipy.stats")
+    weights = np.array([1.0, 2.0, 3.0, 4.0, 10.0], dtype=np.float32)
+    picked = _picked(_star(4000, weights), 1, weighted=True)
+    counts = np.bincount(picked, minlength=5)
+    expected = 4000 * weights / weights.sum()
+    assert stats.chisquare(counts, expected).pvalue > 1e-3
+    # and uniform sampling of the same graph ignores the weights
+    counts_u = np.bincount(_picked(_star(4000, weights), 1, weighted=False), minlength=5)
+    assert stats.chisquare(counts_u, np.full(5, 800.0)).pvalue > 1e-3
+    assert stats.chisquare(counts_u, expected).pvalue < 1e-6
+
+
+def test_uniform_sampling_picks_every_subset_equally_often():
+    stats = pytest.importorskip("scipy.stats")
+    picked = _picked(_star(3000, np.ones(6, np.float32)), 2, weighted=False).reshape(-1, 2)
+    picked.sort(axis=1)
+    pair_ids = picked[:, 0] * 6 + picked[:, 1]
+    assert (picked[:, 0] < picked[:, 1]).all()  # never the same neighbour twice
+    counts = np.bincount(pair_ids, minlength=36)[[a * 6 + b for a in range(6) for b in range(a + 1, 6)]]
+    assert counts.sum() == 3000
+    assert stats.chisquare(counts, np.full(15, 200.0)).pvalue > 1e-3
+
+
+def test_unique_in_order_keeps_first_appearance_order():
+    uniq, inv = unique_in_order(torch.tensor([5, 3, 5, 9, 3, 1]))
+    assert torch.equal(uniq, torch.tensor([5, 3, 9, 1]))
+    assert torch.equal(uniq[inv], torch.tensor([5, 3, 5, 9, 3, 1]))
