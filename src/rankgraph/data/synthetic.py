@@ -156,6 +156,8 @@ class WorldConfig:
             raise ConfigError(f"WorldConfig.events_per_user = {self.events_per_user}: must be > 0")
         if self.chunk_users < 1:
             raise ConfigError(f"WorldConfig.chunk_users = {self.chunk_users}: must be >= 1")
+        if not 1 <= self.weeks <= 400:
+            raise ConfigError(f"WorldConfig.weeks = {self.weeks}: must be in [1, 400]")
         lo, hi = self.switch_window
         if not 0.0 <= lo <= hi <= 1.0:
             raise ConfigError(f"WorldConfig.switch_window = {self.switch_window}: need 0 <= lo <= hi <= 1")
@@ -378,6 +380,18 @@ def _user_features(cfg: WorldConfig, g: _Global, users: _Users, chunk: int) -> t
     return country, age
 
 
+def _categorical(cum: np.ndarray, rows: np.ndarray, r01: np.ndarray) -> np.ndarray:
+    """Inverse-CDF draw per event: index j with cum[row, j-1] <= r < cum[row, j].
+
+    One searchsorted over the row-offset flattened CDFs (row i shifted by 2i, so the flat
+    array stays sorted) instead of an [events, m] comparison.
+    """
+    c, m = cum.shape
+    flat = (cum + 2.0 * np.arange(c)[:, None]).ravel()
+    idx = np.searchsorted(flat, 2.0 * rows + r01, side="right") - rows * m
+    return np.clip(idx, 0, m - 1)
+
+
 def _strings(names: tuple[str, ...] | list[str], codes: np.ndarray) -> pa.Array:
     return pc.take(pa.array(list(names), pa.string()), pa.array(codes.astype(np.int32)))
 
@@ -393,17 +407,14 @@ def _make_events(cfg: WorldConfig, items: _Items, users: _Users, chunk: int) -> 
     t = rng.random(r)
 
     # Domain: multi-domain users by preference; single-domain users by home / switch.
-    dom = (users.domain_cum[u] < rng.random(r)[:, None]).sum(1)
-    dom = np.minimum(dom, len(DOMAINS) - 1)
+    dom = _categorical(users.domain_cum, u, rng.random(r))
     single = users.single[u]
     after = t >= users.switch[u]
     to_second = after & (rng.random(r) < 0.5)
     dom = np.where(single, np.where(to_second, users.second[u], users.home[u]), dom)
 
     # Topic from the drifting interest: the new topic with prob drift * t, else theta's slots.
-    slot = (np.cumsum(users.weights, 1)[u] < rng.random(r)[:, None]).sum(1)
-    slot = np.minimum(slot, users.topics.shape[1] - 1)
-    topic = users.topics[u, slot]
+    topic = users.topics[u, _categorical(np.cumsum(users.weights, 1), u, rng.random(r))]
     drifted = rng.random(r) < cfg.drift * t
     topic = np.where(drifted, users.drift_topic[u], topic)
 
@@ -447,7 +458,9 @@ def _make_events(cfg: WorldConfig, items: _Items, users: _Users, chunk: int) -> 
     u_all = np.concatenate(parts_u)
     ev = np.concatenate(parts_e)
     ts_all = np.concatenate(parts_t)
-    order = np.lexsort((ev, ts_all, u_all))
+    # Sort by (user, ts, event) with one int64 key: u < 2^31, ts offset < 2^28, event < 8.
+    key = (u_all.astype(np.int64) << 31) | ((ts_all - cfg.start_ts) << 3) | ev
+    order = np.argsort(key, kind="stable")
     item_all = np.concatenate(parts_i)[order]
     return {
         "user": users.ids[u_all[order]],
@@ -466,8 +479,7 @@ def _make_follows(cfg: WorldConfig, users: _Users, by_topic: np.ndarray, topic_s
     n = rng.poisson(cfg.follows_per_user, c)
     u = np.repeat(np.arange(c), n)
     m = len(u)
-    slot = (np.cumsum(users.weights, 1)[u] < rng.random(m)[:, None]).sum(1)
-    topic = users.topics[u, np.minimum(slot, users.topics.shape[1] - 1)]
+    topic = users.topics[u, _categorical(np.cumsum(users.weights, 1), u, rng.random(m))]
     cnt = topic_count[topic]
     within = np.floor(rng.random(m) * np.maximum(cnt, 1)).astype(np.int64)
     pick = by_topic[np.minimum(topic_start[topic] + within, cfg.n_users - 1)]
