@@ -1,0 +1,65 @@
+"""The one interface every scored model implements, and its implementation for embeddings.
+
+A `Recommender` answers two questions in global item rows (see `EvalData`): the top-k items
+for users (for Recall@K, NDCG@K, edge recall) and the top-k neighbours of items (for
+Engagement Recall). RankGraph, its ablations and every baseline are scored through it by
+`rankgraph.evaluate.evaluator.evaluate`, so they differ only in what they answer.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from rankgraph.config.evaluate import IndexConfig
+from rankgraph.embed.artifact import EmbeddingSet
+from rankgraph.embed.index import EmbeddingIndex, Exclude
+from rankgraph.errors import InputError
+
+
+class Recommender(Protocol):
+    def score_users(self, user_rows: np.ndarray, k: int, exclude: Exclude = None) -> tuple[np.ndarray, np.ndarray]:
+        """(scores [u, k], items [u, k] global rows, -1 padded), never an `exclude`d item."""
+        ...
+
+    def similar_items(self, item_rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(scores [n, k], items [n, k]) neighbours of each item, the item itself left out."""
+        ...
+
+
+def self_exclusion(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """CSR excluding, for query j, row `rows[j]` (an item is not its own neighbour)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    return np.arange(rows.size + 1, dtype=np.int64), rows
+
+
+class EmbeddingRecommender:
+    """Dot-product retrieval from user and item matrices (RankGraph, ALS factors, ...).
+
+    `item_vectors` rows must be in the global item row order of the `EvalData` it is scored
+    on (`EmbeddingSet.stacked_items` and `EvalData.from_tables(user_ids=..., item_ids=...)`
+    with the embeddings' id maps agree on it). Item neighbours use cosine similarity.
+    """
+
+    def __init__(self, user_vectors: np.ndarray, item_vectors: np.ndarray, cfg: IndexConfig | None = None) -> None:
+        if user_vectors.shape[1] != item_vectors.shape[1]:
+            raise InputError(f"user dim {user_vectors.shape[1]} != item dim {item_vectors.shape[1]}")
+        self.user_vectors = np.asarray(user_vectors, dtype=np.float32)
+        self.items = EmbeddingIndex(item_vectors, cfg)
+        norms = np.linalg.norm(self.items.vectors, axis=1, keepdims=True)
+        unit = self.items.vectors / np.maximum(norms, 1e-12)
+        self.unit_items = self.items if np.allclose(norms, 1.0, atol=1e-3) else EmbeddingIndex(unit, cfg)
+
+    @classmethod
+    def from_set(cls, emb: EmbeddingSet, cfg: IndexConfig | None = None) -> EmbeddingRecommender:
+        items, _, _ = emb.stacked_items()
+        return cls(np.asarray(emb.types[emb.user_type].vectors), items, cfg)
+
+    def score_users(self, user_rows: np.ndarray, k: int, exclude: Exclude = None) -> tuple[np.ndarray, np.ndarray]:
+        q = self.user_vectors[np.asarray(user_rows, dtype=np.int64)]
+        return self.items.search(q, k, exclude=exclude)
+
+    def similar_items(self, item_rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        item_rows = np.asarray(item_rows, dtype=np.int64)
+        return self.unit_items.search(self.unit_items.vectors[item_rows], k, exclude=self_exclusion(item_rows))

@@ -1,0 +1,44 @@
+"""Grid search of a baseline's hyper-parameters on a validation slice, never on test."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from rankgraph.config.evaluate import EvaluateConfig
+from rankgraph.evaluate.data import EvalData
+from rankgraph.evaluate.evaluator import evaluate
+
+
+def tune(
+    baseline_cls: type,
+    grid: dict[str, list[Any]],
+    data: EvalData,
+    cfg: EvaluateConfig,
+    *,
+    metric: str | None = None,
+    fixed: dict[str, Any] | None = None,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Best parameters of `baseline_cls` on a validation split carved from `data`'s train part.
+
+    `data.carve_validation(cfg.validation_fraction)` is the split: fit on its early train
+    events, scored on the last fraction of train, so the real test period is never read.
+    `metric` is `<part>.all.<name>`, default user-item recall at the first K. Returns
+    (best params, every trial with its score); ties keep the earlier grid point.
+    """
+    val = data.carve_validation(cfg.validation_fraction)
+    metric = metric or f"user_item.all.recall@{cfg.ks[0]}"
+    part, slice_name, name = metric.split(".", 2)
+    keys = sorted(grid)
+    trials: list[dict[str, Any]] = []
+    best: dict[str, Any] = {}
+    best_score = float("-inf")
+    for values in itertools.product(*(grid[k] for k in keys)):
+        params = dict(zip(keys, values))
+        model = baseline_cls(**params, **(fixed or {})).fit(val)
+        score = evaluate(val, model, cfg, parts=(part,))[part][slice_name][name]
+        score = float("-inf") if score is None else float(score)
+        trials.append({"params": params, metric: score})
+        if score > best_score:
+            best, best_score = params, score
+    return best, trials

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from rankgraph.config.evaluate import EvaluateConfig
+from rankgraph.evaluate.data import EvalData
+from rankgraph.evaluate.evaluator import evaluate, target_pairs
+from rankgraph.evaluate.protocol import EmbeddingRecommender
+
+from conftest import events_table
+
+
+def _data():
+    rows = [
+        (1, 10, "post", "feed", "click", 1),
+        (2, 11, "post", "feed", "click", 1),
+        (2, 20, "video", "tv", "click", 2),
+        (1, 11, "post", "feed", "click", 6),  # new pair, in-domain
+        (1, 10, "post", "feed", "click", 7),  # repeat of a train pair: not a target
+        (1, 20, "video", "tv", "click", 8),  # new domain for user 1
+        (3, 10, "post", "feed", "click", 9),  # unknown user: dropped
+    ]
+    return EvalData.from_events(events_table(rows), cut=5)
+
+
+def test_items_of_all_types_share_one_row_space():
+    d = _data()
+    assert d.item_types == ["post", "video"] and d.n_items == 3
+    assert sorted(d.train.item.tolist()) == [0, 1, 2]
+
+
+def test_targets_drop_repeats_and_mark_cross_domain():
+    d = _data()
+    tg = target_pairs(d)
+    assert tg["item"].tolist() == [1, 2]
+    assert tg["cross_domain"].tolist() == [False, True]
+    assert int(tg["repeat_pairs"]) == 1
+    assert d.dropped["test_unknown_user"] == 1
+
+
+def test_embedding_recommender_scored_end_to_end_excluding_train_items():
+    d = _data()
+    users = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)
+    items = np.array([[1.0, 0.0], [0.8, 0.6], [0.6, 0.8]], np.float32)  # post 10, post 11, video 20
+    out = evaluate(d, EmbeddingRecommender(users, items), EvaluateConfig(ks=[1, 2], max_users=None))
+    # user 1 (row 0): item 0 excluded (train) -> [1, 2]; targets {1, 2}
+    assert out["user_item"]["all"]["recall@1"] == 1.0
+    assert out["user_item"]["all"]["recall@2"] == 1.0
+    assert out["user_item"]["cross_domain"]["recall@1"] == 0.0  # target 2 is at rank 2
+    assert out["edge_recall"]["all"]["recall@1"] == 0.5
+    assert out["counts"]["test_repeat_pairs_dropped"] == 1
+    json.dumps(out, allow_nan=False)
+
+
+def test_validation_carve_uses_only_train_events():
+    d = _data()
+    v = d.carve_validation(0.5)
+    assert len(v.train) + len(v.test) == len(d.train)
+    assert v.test.ts.min() >= v.cut > v.train.ts.max()
