@@ -4,7 +4,7 @@ Prints seconds and events/s, and the ratio against a reference measured in the s
 writing an already-built table of the same rows to Parquet (the I/O floor), so a slower or
 faster machine moves both numbers together.
 
-    .venv/bin/python benchmarks/bench_generate.py [--users 15000] [--repeat 3]
+    .venv/bin/python benchmarks/bench_generate.py [--users 16000] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from rankgraph.data.synthetic import WorldConfig, generate_world
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=15_000, help="15,000 users give about 1M events")
+    parser.add_argument("--users", type=int, default=16_000, help="16,000 users give about 1M events")
     parser.add_argument("--events-per-user", type=float, default=40.0)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()

@@ -47,7 +47,7 @@ def register(app: typer.Typer) -> None:
         users: Annotated[int, typer.Option("--users", "-u", help="Number of users; item counts scale with it.")] = 10_000,
         seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed writes the same bytes.")] = 0,
         events_per_user: Annotated[
-            float, typer.Option("--events-per-user", "-m", help="Mean clicks per user (follow-up events add ~40%).")
+            float, typer.Option("--events-per-user", "-m", help="Mean clicks per user; like/comment/share/convert rows add ~60%.")
         ] = 40.0,
         topics: Annotated[int, typer.Option("--topics", help="Number of latent topics.")] = 32,
         chunk_users: Annotated[

@@ -112,8 +112,8 @@ _MAX_USER_TOPICS = 4
 # Follow-up funnel: P(event | click) = sigmoid(bias + slope * affinity + quality).
 _FUNNEL = {  # event: (bias, slope, mean delay in seconds)
     "like": (-3.0, 6.0, 120.0),
-    "comment": (-4.0, 6.0, 300.0),
-    "share": (-4.5, 6.0, 600.0),
+    "comment": (-4.5, 6.0, 300.0),
+    "share": (-5.0, 6.0, 600.0),
     "convert": (-4.5, 8.0, 3600.0),
 }
 # SeedSequence stream keys, one per kind of draw, so chunks are independent and reproducible.
@@ -125,7 +125,7 @@ class WorldConfig:
     """Size and shape of a synthetic world. Item counts of None scale with `n_users`."""
 
     n_users: int = 10_000
-    events_per_user: float = 40.0  # mean clicks per user; follow-ups add ~25-40% more rows
+    events_per_user: float = 40.0  # mean clicks per user; follow-ups add ~60% more rows
     n_topics: int = 32
     n_posts: int | None = None  # default n_users // 2
     n_videos: int | None = None  # default n_users * 3 // 10
