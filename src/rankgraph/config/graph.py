@@ -52,3 +52,7 @@ class GraphConfig:
     train_until: str | None = None
     memory_limit: str = "8GB"
     threads: int | None = None
+    # How semantic pairs are counted: `sql` (self-join + GROUP BY, Spark-portable), `sparse`
+    # (blocked scipy A A^T over the same SQL-built capped table; ~10x faster on one machine,
+    # no `window_days`), `auto` = sparse unless the relation sets `window_days`.
+    semantic_engine: Literal["auto", "sql", "sparse"] = "auto"

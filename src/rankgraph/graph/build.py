@@ -39,12 +39,14 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import scipy.sparse as sp
 
 from rankgraph.config import RankGraphConfig
 from rankgraph.config.graph import EngagementRelationConfig, SemanticRelationConfig
 from rankgraph.errors import ConfigError, InputError
 from rankgraph.graph.features import cast_ids, encode_categorical, encode_node_table, rows_of, sorted_vocab
 from rankgraph.graph.semantic import sql_semantic_base, sql_semantic_edges, sql_semantic_topk
+from rankgraph.graph.subgraph import co_engagement_pairs
 from rankgraph.graph.store import FeatureColumn, HeteroGraph, Relation, csr_from_coo, reverse_relation
 
 Stage = Callable[[str], None]
@@ -136,35 +138,20 @@ WHERE w.weight > 0
 """
 
 
+SQL_SEMANTIC_BASE_ROWS = "SELECT pt, p, nt, n FROM rg_sem_base"
+
 SQL_SIDE_EDGES = "SELECT src, dst, SUM(weight) AS weight FROM rg_side GROUP BY src, dst"
 
 # --------------------------------------------------------------------------- helpers
 
 
-def parse_train_until(value: str | int | None) -> int | None:
-    """The cut as an integer timestamp (`rankgraph.data.split.parse_cut` when available)."""
-    if value is None or isinstance(value, int):
-        return value
-    text = str(value).strip()
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        from rankgraph.data.split import parse_cut
-    except ImportError:
-        parse_cut = None
-    if parse_cut is not None:
-        return int(parse_cut(text))
-    from datetime import datetime, timezone
+def parse_train_until(value: str | int | None, time_unit: str = "seconds") -> int | None:
+    """The cut as an integer timestamp or period (`None` keeps every event)."""
+    if value is None:
+        return None
+    from rankgraph.data.split import parse_cut
 
-    try:
-        dt = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise ConfigError(f"graph.train_until = {value!r}: expected a timestamp or an ISO date") from exc
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return int(dt.timestamp())
+    return parse_cut(value, time_unit)
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
@@ -298,11 +285,7 @@ class _Builder:
     # ---- engagement
     def build_engagement(self, ref_ts: int | None) -> None:
         rels = self.cfg.graph.engagement or _default_engagement()
-        seen: set[str] = set()
         for rc in rels:
-            if rc.name in seen:
-                raise ConfigError(f"graph.engagement: relation name '{rc.name}' is used twice")
-            seen.add(rc.name)
             types = rc.item_types or self.item_types
             unknown = [t for t in types if t not in self.item_types]
             types = [t for t in types if t in self.item_types]
@@ -322,6 +305,8 @@ class _Builder:
                     src = dst = np.zeros(0, np.int64)
                     w = np.zeros(0)
                 name, rev = f"{self.user_type}__{rc.name}__{t}", f"{t}__rev_{rc.name}__{self.user_type}"
+                if name in self.relations:
+                    raise ConfigError(f"graph.engagement: relation '{name}' is built twice (same name, item type)")
                 fwd = _relation_from_edges(name, self.user_type, t, src, dst, w, self.num_nodes[t], "engagement", rev)
                 self.relations[name] = fwd
                 self.relations[rev] = reverse_relation(fwd, rev, self.num_nodes[self.user_type])
@@ -336,21 +321,54 @@ class _Builder:
             if not types:
                 continue
             self.sql(sql_semantic_base(rc, types))
-            self.sql(sql_semantic_topk(rc))
             node_types = types if rc.kind == "item_item" else [self.user_type]
-            for st in node_types:
-                for dt in node_types:
-                    out = self.arrow(sql_semantic_edges(), [st, dt])
-                    name = f"{st}__{rc.name}__{dt}"
-                    if name in self.relations:
-                        raise ConfigError(f"graph.semantic: relation '{name}' is built twice")
-                    self.relations[name] = _relation_from_edges(
-                        name, st, dt, _to_numpy(out, "src", np.int64), _to_numpy(out, "dst", np.int64),
-                        _to_numpy(out, "score", np.float64), self.num_nodes[dt], "semantic",
-                        f"{dt}__{rc.name}__{st}",
-                    )
+            engine = self.cfg.graph.semantic_engine
+            if engine == "sparse" and rc.window_days is not None:
+                raise ConfigError(f"graph.semantic '{rc.name}': window_days needs graph.semantic_engine sql or auto")
+            if engine == "sql" or rc.window_days is not None:
+                self.sql(sql_semantic_topk(rc))
+                pairs = {
+                    (si, di): self.arrow(sql_semantic_edges(), [si, di])
+                    for si in range(len(node_types)) for di in range(len(node_types))
+                }  # fmt: skip
+                edges = {
+                    k: (_to_numpy(t, "src", np.int64), _to_numpy(t, "dst", np.int64), _to_numpy(t, "score", np.float64))
+                    for k, t in pairs.items()
+                }
+            else:
+                edges = self._semantic_sparse(rc, node_types, types)
+            for (si, di), (src, dst, score) in edges.items():
+                st, dt = node_types[si], node_types[di]
+                name = f"{st}__{rc.name}__{dt}"
+                if name in self.relations:
+                    raise ConfigError(f"graph.semantic: relation '{name}' is built twice")
+                self.relations[name] = _relation_from_edges(
+                    name, st, dt, src, dst, score, self.num_nodes[dt], "semantic", f"{dt}__{rc.name}__{st}"
+                )
             self.sql("DROP TABLE IF EXISTS rg_sem_base")
             self.sql("DROP TABLE IF EXISTS rg_sem_out")
+
+    def _semantic_sparse(
+        self, rc: SemanticRelationConfig, node_types: list[str], item_types: list[str]
+    ) -> dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Count and score the pairs of `rg_sem_base` with a blocked sparse product (same maths as SQL)."""
+        base = self.arrow(SQL_SEMANTIC_BASE_ROWS)
+        pivot_types = [self.user_type] if rc.kind == "item_item" else item_types
+        n_off = np.concatenate([[0], np.cumsum([self.num_nodes[t] for t in node_types])]).astype(np.int64)
+        p_off = np.concatenate([[0], np.cumsum([self.num_nodes[t] for t in pivot_types])]).astype(np.int64)
+        nt, pt = _to_numpy(base, "nt", np.int64), _to_numpy(base, "pt", np.int64)
+        rows = n_off[nt] + _to_numpy(base, "n", np.int64)
+        cols = p_off[pt] + _to_numpy(base, "p", np.int64)
+        a = sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(int(n_off[-1]), int(p_off[-1])))
+        group = np.repeat(np.arange(len(node_types)), np.diff(n_off))
+        d, s, w = co_engagement_pairs(a, score=rc.score, top_k=rc.top_k, min_support=rc.min_support, src_group=group)
+        dti, sti = group[d], group[s]
+        out = {}
+        for si in range(len(node_types)):
+            for di in range(len(node_types)):
+                m = (sti == si) & (dti == di)
+                out[(si, di)] = (s[m] - n_off[si], d[m] - n_off[di], w[m])
+        return out
 
     # ---- side edges
     def build_side(self, side: list[tuple[Any, pa.Table]]) -> None:
@@ -430,7 +448,7 @@ def build_graph(
     """
     started = time.perf_counter()
     stage = stage or (lambda _msg: None)
-    cut = train_until if train_until is not None else parse_train_until(cfg.graph.train_until)
+    cut = train_until if train_until is not None else parse_train_until(cfg.graph.train_until, cfg.data.time_unit)
     own = con is None
     if con is None:
         con = duckdb.connect()

@@ -128,7 +128,8 @@ def encode_node_table(
     cols: dict[str, FeatureColumn] = {}
     vocabs: dict[str, list[Any]] = {}
     for spec in specs:
-        column = spec.column or spec.name
+        # read_node_table names each column after its feature; a raw table keeps spec.column
+        column = spec.name if spec.name in table.column_names else (spec.column or spec.name)
         if column not in table.column_names:
             raise InputError(f"feature '{spec.name}' names a missing column", path=path, column=column)
         col = table.column(column).combine_chunks()

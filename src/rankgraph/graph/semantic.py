@@ -46,14 +46,15 @@ def _in_list(values: list[str]) -> str:
 def sql_semantic_base(rel: SemanticRelationConfig, item_types: list[str], table: str = "rg_sem_base") -> str:
     """Step 1: the capped bipartite table `(pt, p, nt, n, ts, pdeg)` of one semantic relation.
 
-    Reads `rg_ev` (train events) and the id maps `rg_user_map(id, row)`,
-    `rg_item_map(item_type, id, row)`.
+    Node types are small integers (`pt`, `nt`: the item type's position in `item_types`, or 0
+    for users) so joins and groupings run on integer keys only. Reads `rg_ev` (train events)
+    and the id maps `rg_user_map(id, row)`, `rg_item_map(item_type, id, row)`.
     """
-    type_filter = f"WHERE e.item_type IN ({_in_list(item_types)})"
+    tid = "CASE m.item_type " + " ".join(f"WHEN {_in_list([t])} THEN {i}" for i, t in enumerate(item_types)) + " END"
     if rel.kind == "item_item":
-        pivot, cap = "'user' AS pt, u.row AS p, m.item_type AS nt, m.row AS n", rel.max_user_degree
+        pivot, cap = f"0 AS pt, u.row AS p, {tid} AS nt, m.row AS n", rel.max_user_degree
     else:
-        pivot, cap = "m.item_type AS pt, m.row AS p, 'user' AS nt, u.row AS n", rel.max_item_degree
+        pivot, cap = f"{tid} AS pt, m.row AS p, 0 AS nt, u.row AS n", rel.max_item_degree
     return f"""
 CREATE OR REPLACE TEMP TABLE {table} AS
 WITH ui AS (
@@ -61,7 +62,7 @@ WITH ui AS (
   FROM rg_ev e
   JOIN rg_user_map u ON e.user_id = u.id
   JOIN rg_item_map m ON e.item_type = m.item_type AND e.item_id = m.id
-  {type_filter}
+  WHERE e.item_type IN ({_in_list(item_types)})
   GROUP BY 1, 2, 3, 4
 ), ranked AS (
   SELECT pt, p, nt, n, ts,
@@ -76,6 +77,7 @@ WHERE rk <= {int(cap)}
 
 def sql_semantic_topk(rel: SemanticRelationConfig, base: str = "rg_sem_base", table: str = "rg_sem_out") -> str:
     """Steps 2-4: scored, min-support-filtered, top-k-pruned pairs `(dt, dst, st, src, score)`."""
+    swing = ", SUM(1.0 / LN(1.0 + a.pdeg)) AS swing" if rel.score == "swing" else ""
     window = ""
     if rel.window_days is not None:
         window = f" AND ABS(a.ts - b.ts) <= {float(rel.window_days) * 86400.0!r}"
@@ -83,7 +85,7 @@ def sql_semantic_topk(rel: SemanticRelationConfig, base: str = "rg_sem_base", ta
 CREATE OR REPLACE TEMP TABLE {table} AS
 WITH pairs AS (
   SELECT a.nt AS dt, a.n AS dst, b.nt AS st, b.n AS src,
-         COUNT(*) AS support, SUM(1.0 / LN(1.0 + a.pdeg)) AS swing
+         COUNT(*) AS support{swing}
   FROM {base} a
   JOIN {base} b ON a.pt = b.pt AND a.p = b.p
   WHERE NOT (a.nt = b.nt AND a.n = b.n){window}
@@ -106,5 +108,5 @@ SELECT dt, dst, st, src, score FROM ranked WHERE rk <= {int(rel.top_k)}
 
 
 def sql_semantic_edges(table: str = "rg_sem_out") -> str:
-    """The pruned edges of one (source type, destination type) pair; parameters: st, dt."""
+    """The pruned edges of one (source type, destination type) pair; parameters: st, dt (type numbers)."""
     return f"SELECT src, dst, score FROM {table} WHERE st = ? AND dt = ?"
