@@ -1,4 +1,4 @@
-"""`rankgraph generate`: write the synthetic cross-domain world (events, node tables, side edges, ground truth)."""
+"""`rankgraph generate`: write the synthetic cross-domain world (events, nodes, edges, truth)."""
 
 from __future__ import annotations
 
@@ -44,16 +44,24 @@ def register(app: typer.Typer) -> None:
     @app.command("generate")
     def generate(
         out: Annotated[Path, typer.Option("--out", "-o", help="Directory to write the world into.")],
-        users: Annotated[int, typer.Option("--users", "-u", help="Number of users; item counts scale with it.")] = 10_000,
-        seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed writes the same bytes.")] = 0,
+        users: Annotated[
+            int, typer.Option("--users", "-u", help="Number of users; item counts scale with it.")
+        ] = 10_000,
+        seed: Annotated[
+            int, typer.Option("--seed", help="Random seed; the same seed writes the same bytes.")
+        ] = 0,
         events_per_user: Annotated[
-            float, typer.Option("--events-per-user", "-m", help="Mean clicks per user; like/comment/share/convert rows add ~60%.")
+            float,
+            typer.Option("--events-per-user", "-m",
+                         help="Mean clicks per user; like/comment/share/convert rows add ~60%."),
         ] = 40.0,
         topics: Annotated[int, typer.Option("--topics", help="Number of latent topics.")] = 32,
         chunk_users: Annotated[
             Optional[int], typer.Option("--chunk-users", help="Users per streamed chunk (bounds memory).")
         ] = None,
-        force: Annotated[bool, typer.Option("--force", help="Replace a non-empty --out directory.")] = False,
+        force: Annotated[
+            bool, typer.Option("--force", help="Replace a non-empty --out directory.")
+        ] = False,
     ) -> None:
         """Generate the synthetic cross-domain world: events, node tables, side edges, ground truth.
 
@@ -67,7 +75,7 @@ def register(app: typer.Typer) -> None:
         n_chunks = -(-cfg.n_users // cfg.resolved().chunk_users)  # validates the config first
         check_out_dir(out, force)
         with progress() as bar:
-            task = bar.add_task("generating user chunks", total=n_chunks, status="")
+            task = bar.add_task("users, then events, by chunk", total=2 * n_chunks, status="")
 
             def on_chunk(done: int, total: int, events: int) -> None:
                 bar.update(task, completed=done, status=f"{events:,} events")

@@ -160,7 +160,8 @@ class WorldConfig:
             raise ConfigError(f"WorldConfig.weeks = {self.weeks}: must be in [1, 400]")
         lo, hi = self.switch_window
         if not 0.0 <= lo <= hi <= 1.0:
-            raise ConfigError(f"WorldConfig.switch_window = {self.switch_window}: need 0 <= lo <= hi <= 1")
+            raise ConfigError(
+                f"WorldConfig.switch_window = {self.switch_window}: need 0 <= lo <= hi <= 1")
         for name in ("drift", "explore", "single_domain_fraction", "homophily", "feature_signal"):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
@@ -169,9 +170,12 @@ class WorldConfig:
         n_videos = self.n_videos if self.n_videos is not None else max(20, self.n_users * 3 // 10)
         n_ads = self.n_ads if self.n_ads is not None else max(10, self.n_users // 10)
         n_adv = self.n_advertisers if self.n_advertisers is not None else max(5, n_ads // 20)
-        for name, v in (("n_posts", n_posts), ("n_videos", n_videos), ("n_ads", n_ads), ("n_advertisers", n_adv)):
-            if v < 1:
-                raise ConfigError(f"WorldConfig.{name} = {v}: must be >= 1")
+        for name, v in (("n_posts", n_posts), ("n_videos", n_videos), ("n_ads", n_ads)):
+            if v < 2:
+                raise ConfigError(
+                    f"WorldConfig.{name} = {v}: must be >= 2 (at least one item per domain)")
+        if n_adv < 1:
+            raise ConfigError(f"WorldConfig.n_advertisers = {n_adv}: must be >= 1")
         d = asdict(self)
         d.update(n_posts=n_posts, n_videos=n_videos, n_ads=n_ads, n_advertisers=n_adv,
                  switch_window=(float(lo), float(hi)))
@@ -274,10 +278,12 @@ def _make_items(cfg: WorldConfig, g: _Global) -> _Items:
     local = np.concatenate([np.arange(s) for s in sizes])  # type: ignore[arg-type]
     # Each type has two domains: the first (feed / reels / ads_feed) takes ~2/3 of items.
     second = rng.random(n) < 1 / 3
+    second[local == 0], second[local == 1] = False, True  # both domains of a type are never empty
     domain = type_code * 2 + second
     # Advertisers focus on two topics (mostly the first); their ads draw primaries from them.
     n_adv = cfg.n_advertisers
-    adv_topics = np.stack([rng.choice(k, n_adv, p=g.topic_prior), rng.choice(k, n_adv, p=g.topic_prior)], 1)
+    adv_topics = np.stack(
+        [rng.choice(k, n_adv, p=g.topic_prior), rng.choice(k, n_adv, p=g.topic_prior)], 1)
     adv_w1 = rng.uniform(0.6, 0.9, n_adv)
     primary = rng.choice(k, n, p=g.topic_prior)
     secondary = rng.integers(0, k, n)
@@ -370,7 +376,8 @@ def _make_users(cfg: WorldConfig, g: _Global, chunk: int) -> _Users:
     )
 
 
-def _user_features(cfg: WorldConfig, g: _Global, users: _Users, chunk: int) -> tuple[np.ndarray, np.ndarray]:
+def _user_features(cfg: WorldConfig, g: _Global, users: _Users,
+                   chunk: int) -> tuple[np.ndarray, np.ndarray]:
     rng = _rng(cfg.seed, _S_USERS, chunk, 1)
     c = len(users.ids)
     tie = rng.random(c) < cfg.feature_signal
@@ -551,12 +558,14 @@ def _write_items(cfg: WorldConfig, g: _Global, items: _Items, root: Path, tag_na
     np.add.at(adv_topics, (np.arange(n_adv), items.adv_topics[:, 0]), items.adv_w1)
     np.add.at(adv_topics, (np.arange(n_adv), items.adv_topics[:, 1]), 1.0 - items.adv_w1)
     tags = _tag_lists(cfg, rng, items.adv_topics[:, 0], items.adv_topics[:, 1], tag_names)
-    pq.write_table(pa.table({"id": pa.array(adv_ids), "tags": tags}), root / "nodes" / "advertiser.parquet")
+    pq.write_table(pa.table({"id": pa.array(adv_ids), "tags": tags}),
+                   root / "nodes" / "advertiser.parquet")
     np.save(root / "truth" / "advertiser_topics.npy", adv_topics)
     np.save(root / "truth" / "advertiser_ids.npy", adv_ids)
     ad_ids = ID_BASE["ad"] + np.arange(cfg.n_ads, dtype=np.int64)  # type: ignore[arg-type]
     pq.write_table(
-        pa.table({"src": pa.array(ad_ids), "dst": pa.array(adv_ids[items.advertiser])}, schema=_EDGE_SCHEMA),
+        pa.table({"src": pa.array(ad_ids), "dst": pa.array(adv_ids[items.advertiser])},
+                 schema=_EDGE_SCHEMA),
         root / "edges" / "ad_advertiser.parquet",
     )
 
@@ -617,116 +626,138 @@ def check_out_dir(out: Path, force: bool) -> None:
         raise ArtifactError(f"{out}: exists and is not empty (pass --force / force=True to replace it)")
 
 
+_USER_SCHEMA = pa.schema([("id", pa.int64()), ("country", pa.string()), ("age_bucket", pa.string())])
+_USER_TRUTH_SCHEMA = pa.schema([
+    ("id", pa.int64()), ("primary_topic", pa.int32()), ("drift_topic", pa.int32()),
+    ("home_domain", pa.string()), ("second_domain", pa.string()), ("switch_ts", pa.int64()),
+])
+
+Progress = Callable[[int, int, int], None]
+
+
+def _write_users(cfg: WorldConfig, g: _Global, root: Path, n_chunks: int,
+                 on_chunk: Progress | None) -> tuple[np.ndarray, int]:
+    """Pass 1: user node table and truth, streamed; returns every user's primary topic."""
+    k = cfg.n_topics
+    primary = np.empty(cfg.n_users, np.int64)
+    n_single = 0
+    truth = root / "truth"
+    shape = (cfg.n_users, k)
+    th0 = np.lib.format.open_memmap(truth / "user_interests.npy", "w+", np.float32, shape)
+    th1 = np.lib.format.open_memmap(truth / "user_interests_end.npy", "w+", np.float32, shape)
+    null_str = pa.scalar(None, pa.string())
+    span = cfg.weeks * 7 * 86400
+    with pq.ParquetWriter(root / "nodes" / "user.parquet", _USER_SCHEMA) as uw, \
+            pq.ParquetWriter(truth / "users.parquet", _USER_TRUTH_SCHEMA) as tw:
+        for ch in range(n_chunks):
+            users = _make_users(cfg, g, ch)
+            rows = slice(ch * cfg.chunk_users, ch * cfg.chunk_users + len(users.ids))
+            primary[rows] = users.primary
+            theta = users.theta(k)
+            th0[rows] = theta
+            end = (1.0 - cfg.drift) * theta
+            end[np.arange(len(theta)), users.drift_topic] += cfg.drift
+            th1[rows] = end
+            country, age = _user_features(cfg, g, users, ch)
+            uw.write_table(pa.table({
+                "id": pa.array(users.ids),
+                "country": _strings(COUNTRIES, country),
+                "age_bucket": _strings(AGE_BUCKETS, age),
+            }, schema=_USER_SCHEMA))
+            multi = pa.array(~users.single)
+            switch_ts = cfg.start_ts + np.floor(users.switch * span).astype(np.int64)
+            tw.write_table(pa.table({
+                "id": pa.array(users.ids),
+                "primary_topic": pa.array(users.primary.astype(np.int32)),
+                "drift_topic": pa.array(users.drift_topic.astype(np.int32)),
+                "home_domain": pc.if_else(multi, null_str, _strings(DOMAINS, users.home)),
+                "second_domain": pc.if_else(multi, null_str, _strings(DOMAINS, users.second)),
+                "switch_ts": pc.if_else(multi, pa.scalar(None, pa.int64()), pa.array(switch_ts)),
+            }, schema=_USER_TRUTH_SCHEMA))
+            n_single += int(users.single.sum())
+            if on_chunk is not None:
+                on_chunk(ch + 1, 2 * n_chunks, 0)
+    th0.flush()
+    th1.flush()
+    del th0, th1
+    np.save(truth / "user_ids.npy", ID_BASE["user"] + np.arange(cfg.n_users, dtype=np.int64))
+    return primary, n_single
+
+
+def _write_events_and_follows(cfg: WorldConfig, g: _Global, items: _Items, primary: np.ndarray,
+                              root: Path, n_chunks: int, on_chunk: Progress | None
+                              ) -> tuple[np.ndarray, np.ndarray, int]:
+    """Pass 2: events and follows, chunk by chunk; returns counts by event, by domain, follows."""
+    by_topic = np.argsort(primary, kind="stable")
+    topic_count = np.bincount(primary, minlength=cfg.n_topics)
+    topic_start = np.concatenate([[0], np.cumsum(topic_count)[:-1]])
+    item_ids = np.array([ID_BASE[t] for t in ITEM_TYPES], np.int64)[items.type_code] + items.local
+    by_event = np.zeros(len(EVENTS), np.int64)
+    by_domain = np.zeros(len(DOMAINS), np.int64)
+    n_follows = 0
+    with pq.ParquetWriter(root / "events.parquet", _EVENT_SCHEMA) as ew, \
+            pq.ParquetWriter(root / "edges" / "follows.parquet", _EDGE_SCHEMA) as fw:
+        for ch in range(n_chunks):
+            users = _make_users(cfg, g, ch)  # the same users as pass 1: same stream
+            ev = _make_events(cfg, items, users, ch)
+            ew.write_table(pa.table({
+                "user_id": pa.array(ev["user"]),
+                "item_id": pa.array(item_ids[ev["item"]]),
+                "item_type": _strings(ITEM_TYPES, items.type_code[ev["item"]]),
+                "domain": _strings(DOMAINS, ev["domain"]),
+                "event": _strings(EVENTS, ev["event"]),
+                "ts": pa.array(ev["ts"]),
+                "value": pa.array(np.ones(len(ev["ts"]))),
+            }, schema=_EVENT_SCHEMA))
+            by_event += np.bincount(ev["event"], minlength=len(EVENTS))
+            by_domain += np.bincount(ev["domain"], minlength=len(DOMAINS))
+            src, dst = _make_follows(cfg, users, by_topic, topic_start, topic_count, ch)
+            fw.write_table(pa.table({"src": pa.array(src), "dst": pa.array(dst)}, schema=_EDGE_SCHEMA))
+            n_follows += len(src)
+            if on_chunk is not None:
+                on_chunk(n_chunks + ch + 1, 2 * n_chunks, int(by_event.sum()))
+    return by_event, by_domain, n_follows
+
+
 def generate_world(
     out: str | Path,
     cfg: WorldConfig | None = None,
     *,
     force: bool = False,
-    on_chunk: Callable[[int, int, int], None] | None = None,
+    on_chunk: Progress | None = None,
 ) -> WorldSummary:
     """Write a synthetic world directory atomically (layout in the module docstring).
 
-    `on_chunk(done_chunks, total_chunks, events_so_far)` is called after each user chunk
-    (the CLI drives its progress bar with it). Refuses a non-empty `out` unless `force`.
+    `on_chunk(done, total, events_so_far)` is called after each user chunk of each of the
+    two passes (users, then events), so `total` is twice the number of chunks; the CLI
+    drives its progress bar with it. Refuses a non-empty `out` unless `force`.
     """
     out = Path(out)
     cfg = (cfg or WorldConfig()).resolved()
     check_out_dir(out, force)
     t0 = time.perf_counter()
     g = _global(cfg)
-    k = cfg.n_topics
-    tag_names = [f"t{i:02d}" for i in range(k)]
+    tag_names = [f"t{i:02d}" for i in range(cfg.n_topics)]
     n_chunks = -(-cfg.n_users // cfg.chunk_users)
-    by_event = np.zeros(len(EVENTS), np.int64)
-    by_domain = np.zeros(len(DOMAINS), np.int64)
-    n_follows = 0
-    n_single = 0
     with atomic_dir(out) as root:
         for sub in ("nodes", "edges", "truth"):
             (root / sub).mkdir()
         items = _make_items(cfg, g)
         _write_items(cfg, g, items, root, tag_names)
         (root / "truth" / "topic_tags.json").write_text(json.dumps(tag_names))
-
-        # Pass 1: users (features, truth) and the global topic buckets that follows need.
-        primary = np.empty(cfg.n_users, np.int64)
-        th0 = np.lib.format.open_memmap(root / "truth" / "user_interests.npy", "w+", np.float32, (cfg.n_users, k))
-        th1 = np.lib.format.open_memmap(root / "truth" / "user_interests_end.npy", "w+", np.float32,
-                                        (cfg.n_users, k))
-        user_schema = pa.schema([("id", pa.int64()), ("country", pa.string()), ("age_bucket", pa.string())])
-        truth_schema = pa.schema([("id", pa.int64()), ("primary_topic", pa.int32()), ("drift_topic", pa.int32()),
-                                  ("home_domain", pa.string()), ("second_domain", pa.string()),
-                                  ("switch_ts", pa.int64())])
-        with pq.ParquetWriter(root / "nodes" / "user.parquet", user_schema) as uw, \
-                pq.ParquetWriter(root / "truth" / "users.parquet", truth_schema) as tw:
-            for ch in range(n_chunks):
-                users = _make_users(cfg, g, ch)
-                sl = slice(ch * cfg.chunk_users, ch * cfg.chunk_users + len(users.ids))
-                primary[sl] = users.primary
-                theta = users.theta(k)
-                th0[sl] = theta
-                end = (1.0 - cfg.drift) * theta
-                end[np.arange(len(theta)), users.drift_topic] += cfg.drift
-                th1[sl] = end
-                country, age = _user_features(cfg, g, users, ch)
-                uw.write_table(pa.table({"id": pa.array(users.ids), "country": _strings(COUNTRIES, country),
-                                         "age_bucket": _strings(AGE_BUCKETS, age)}, schema=user_schema))
-                mask = pa.array(~users.single)
-                span = cfg.weeks * 7 * 86400
-                switch_ts = cfg.start_ts + np.floor(users.switch * span).astype(np.int64)
-                tw.write_table(pa.table({
-                    "id": pa.array(users.ids),
-                    "primary_topic": pa.array(users.primary.astype(np.int32)),
-                    "drift_topic": pa.array(users.drift_topic.astype(np.int32)),
-                    "home_domain": pc.if_else(mask, pa.scalar(None, pa.string()), _strings(DOMAINS, users.home)),
-                    "second_domain": pc.if_else(mask, pa.scalar(None, pa.string()), _strings(DOMAINS, users.second)),
-                    "switch_ts": pc.if_else(mask, pa.scalar(None, pa.int64()), pa.array(switch_ts)),
-                }, schema=truth_schema))
-                n_single += int(users.single.sum())
-        th0.flush()
-        th1.flush()
-        del th0, th1
-        np.save(root / "truth" / "user_ids.npy", ID_BASE["user"] + np.arange(cfg.n_users, dtype=np.int64))
-        by_topic = np.argsort(primary, kind="stable")
-        topic_count = np.bincount(primary, minlength=k)
-        topic_start = np.concatenate([[0], np.cumsum(topic_count)[:-1]])
-
-        # Pass 2: events and follows, streamed chunk by chunk.
-        item_ids = np.array([ID_BASE[t] for t in ITEM_TYPES], np.int64)[items.type_code] + items.local
-        with pq.ParquetWriter(root / "events.parquet", _EVENT_SCHEMA) as ew, \
-                pq.ParquetWriter(root / "edges" / "follows.parquet", _EDGE_SCHEMA) as fw:
-            for ch in range(n_chunks):
-                users = _make_users(cfg, g, ch)
-                ev = _make_events(cfg, items, users, ch)
-                n = len(ev["ts"])
-                ew.write_table(pa.table({
-                    "user_id": pa.array(ev["user"]),
-                    "item_id": pa.array(item_ids[ev["item"]].astype(np.int64)),
-                    "item_type": _strings(ITEM_TYPES, items.type_code[ev["item"]]),
-                    "domain": _strings(DOMAINS, ev["domain"]),
-                    "event": _strings(EVENTS, ev["event"]),
-                    "ts": pa.array(ev["ts"]),
-                    "value": pa.array(np.ones(n)),
-                }, schema=_EVENT_SCHEMA))
-                by_event += np.bincount(ev["event"], minlength=len(EVENTS))
-                by_domain += np.bincount(ev["domain"], minlength=len(DOMAINS))
-                src, dst = _make_follows(cfg, users, by_topic, topic_start, topic_count, ch)
-                fw.write_table(pa.table({"src": pa.array(src), "dst": pa.array(dst)}, schema=_EDGE_SCHEMA))
-                n_follows += len(src)
-                if on_chunk is not None:
-                    on_chunk(ch + 1, n_chunks, int(by_event.sum()))
-
+        primary, n_single = _write_users(cfg, g, root, n_chunks, on_chunk)
+        by_event, by_domain, n_follows = _write_events_and_follows(
+            cfg, g, items, primary, root, n_chunks, on_chunk)
         (root / "rankgraph.yaml").write_text(yaml.safe_dump(world_config_yaml(cfg), sort_keys=False))
-        by_item_type = {
-            t: int(sum(by_domain[d] for d, name in enumerate(DOMAINS) if DOMAIN_TYPE[name] == t)) for t in ITEM_TYPES
-        }
+        domains = {d: int(v) for d, v in zip(DOMAINS, by_domain)}
         summary = WorldSummary(
             out=out,
             nodes=cfg.counts(),
             events=int(by_event.sum()),
             by_event={e: int(v) for e, v in zip(EVENTS, by_event)},
-            by_domain={d: int(v) for d, v in zip(DOMAINS, by_domain)},
-            by_item_type=by_item_type,
+            by_domain=domains,
+            by_item_type={
+                t: sum(v for d, v in domains.items() if DOMAIN_TYPE[d] == t) for t in ITEM_TYPES},
             follows=n_follows,
             single_domain_users=n_single,
             seconds=0.0,
@@ -734,8 +765,10 @@ def generate_world(
         )
         write_manifest(root, "world", {
             "config": asdict(cfg),
-            "counts": {"nodes": summary.nodes, "events": summary.events, "by_event": summary.by_event,
-                       "by_domain": summary.by_domain, "follows": n_follows, "single_domain_users": n_single},
+            "counts": {
+                "nodes": summary.nodes, "events": summary.events, "by_event": summary.by_event,
+                "by_domain": summary.by_domain, "follows": n_follows, "single_domain_users": n_single,
+            },
             "id_base": ID_BASE,
             "domains": {t: [d for d in DOMAINS if DOMAIN_TYPE[d] == t] for t in ITEM_TYPES},
         })
