@@ -249,7 +249,7 @@ def test_generated_config_loads_and_points_at_the_files(world: Path) -> None:
     assert cfg.evaluate.test_from == cfg.graph.train_until is not None
 
 
-def test_refuses_a_non_empty_output_without_force(world: Path, tmp_path: Path) -> None:
+def test_refuses_a_non_empty_output_without_force(tmp_path: Path) -> None:
     out = tmp_path / "w"
     out.mkdir()
     (out / "keep.txt").write_text("mine")

@@ -87,7 +87,6 @@ import yaml
 from rankgraph.artifact import atomic_dir, write_manifest
 from rankgraph.config.base import to_dict
 from rankgraph.config.data import DataConfig, FeatureSpec, NodeTableConfig, SideEdgeTableConfig
-from rankgraph.config.evaluate import EvaluateConfig
 from rankgraph.config.graph import EngagementRelationConfig, GraphConfig, SemanticRelationConfig
 from rankgraph.errors import ArtifactError, ConfigError
 
