@@ -164,7 +164,9 @@ def test_single_domain_users_stay_home_before_their_switch(world: Path, events: 
     assert (before["domain"] == before["home_domain"]).all()
 
 
-def test_single_domain_users_engage_a_domain_of_the_other_item_type_later(world: Path, events: pd.DataFrame) -> None:
+def test_single_domain_users_engage_a_domain_of_the_other_item_type_later(
+    world: Path, events: pd.DataFrame
+) -> None:
     truth = pq.read_table(world / "truth" / "users.parquet").to_pandas().dropna(subset=["home_domain"])
     assert (truth["home_domain"].map(DOMAIN_TYPE) != truth["second_domain"].map(DOMAIN_TYPE)).all()
     ev = events.merge(truth, left_on="user_id", right_on="id")
@@ -267,3 +269,47 @@ def test_invalid_world_config_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="switch_window"):
         generate_world(tmp_path / "w", WorldConfig(switch_window=(0.9, 0.1)))
     assert not (tmp_path / "w").exists()
+
+
+def test_home_domain_history_predicts_the_new_domain_better_than_popularity(
+    world: Path, events: pd.DataFrame
+) -> None:
+    """The world rewards transfer: for single-domain users, topics of their home-domain clicks
+    rank their later clicks in the second domain above a popularity ranking
+    (Recall@10: 0.40 vs 0.22 at seed 7)."""
+    truth = pq.read_table(world / "truth" / "users.parquet").to_pandas().dropna(subset=["home_domain"])
+    ev = events.merge(truth, left_on="user_id", right_on="id")
+    items = pq.read_table(world / "nodes" / "post.parquet").to_pandas()[["id", "domain"]]
+    items = pd.concat([items, pq.read_table(world / "nodes" / "video.parquet").to_pandas()[["id", "domain"]]])
+    phi = {t: _topics(world, t) for t in ("post", "video")}
+
+    def topics_of(item_type: pd.Series, item_id: pd.Series) -> np.ndarray:
+        out = np.zeros((len(item_id), SMALL.n_topics), np.float32)
+        for t in ("post", "video"):
+            m = (item_type == t).to_numpy()
+            out[m] = phi[t][item_id.to_numpy()[m] - ID_BASE[t]]
+        return out
+
+    before = ev[(ev["ts"] < ev["switch_ts"]) & (ev["event"] == "click")]
+    moved = (ev["ts"] >= ev["switch_ts"]) & (ev["domain"] == ev["second_domain"])
+    after = ev[moved & (ev["event"] == "click")]
+    clicks = events[events["event"] == "click"].groupby("item_id").size()
+    hits_transfer = hits_pop = total = 0
+    for domain, group in after.groupby("second_domain"):
+        cands = items.loc[items["domain"] == domain, "id"].to_numpy()
+        cand_type = pd.Series(np.where(cands >= ID_BASE["video"], "video", "post"))
+        cand_topics = topics_of(cand_type, pd.Series(cands))
+        pop_top = set(cands[np.argsort(-clicks.reindex(cands).fillna(0).to_numpy(), kind="stable")[:10]])
+        hist = before[before["user_id"].isin(group["user_id"].unique())]
+        hist_topics = pd.DataFrame(topics_of(hist["item_type"], hist["item_id"]))
+        profile = hist_topics.groupby(hist["user_id"].to_numpy()).mean()
+        for user, targets in group.groupby("user_id")["item_id"]:
+            if user not in profile.index:
+                continue
+            top = set(cands[np.argsort(-(cand_topics @ profile.loc[user].to_numpy()), kind="stable")[:10]])
+            wanted = set(targets)
+            hits_transfer += len(wanted & top)
+            hits_pop += len(wanted & pop_top)
+            total += len(wanted)
+    assert total > 50
+    assert hits_transfer > 1.5 * hits_pop
