@@ -17,6 +17,7 @@ from rankgraph.data.synthetic import (
     ITEM_TYPES,
     WorldConfig,
     generate_world,
+    load_truth,
 )
 from rankgraph.errors import ArtifactError
 
@@ -313,3 +314,18 @@ def test_home_domain_history_predicts_the_new_domain_better_than_popularity(
             total += len(wanted)
     assert total > 50
     assert hits_transfer > 1.5 * hits_pop
+
+
+def test_load_truth_returns_the_planted_arrays_in_id_order(world: Path) -> None:
+    truth = load_truth(world)
+    counts = SMALL.counts()
+    for t, n in counts.items():
+        assert truth.topics[t].shape == (n, SMALL.n_topics)
+    ads = pq.read_table(world / "nodes" / "ad.parquet").column("id").to_numpy()
+    assert np.array_equal(truth.rows("ad", ads), np.arange(counts["ad"]))
+    assert truth.users.num_rows == counts["user"] and len(truth.topic_tags) == SMALL.n_topics
+
+
+def test_load_truth_refuses_a_directory_without_truth(tmp_path: Path) -> None:
+    with pytest.raises(ArtifactError, match="truth"):
+        load_truth(tmp_path)

@@ -60,6 +60,7 @@ Output layout (``DIR``)
   (float32 [n, K]), ``<type>_ids.npy`` (int64, the row order of the arrays above), and
   ``users.parquet`` (id, primary_topic, drift_topic, home_domain, second_domain, switch_ts;
   the last three null for multi-domain users), ``topic_tags.json`` (tag of topic k).
+  ``load_truth(DIR)`` reads them back as a ``WorldTruth``.
 - ``rankgraph.yaml``: a ready config (``data``, ``graph``, and the last-week cut as
   ``graph.train_until`` and ``evaluate.test_from``) that ``rankgraph.config.load_config``
   reads; paths are relative to ``DIR``.
@@ -204,6 +205,40 @@ class WorldSummary:
     single_domain_users: int
     seconds: float
     config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class WorldTruth:
+    """The planted structure of a generated world, for tests that check recovery.
+
+    `topics[t]` is float32 [n_t, K]: user interests at the start for `user`, topic mixtures
+    for items and advertisers; row r is the node with id `ID_BASE[t] + r`.
+    """
+
+    topics: dict[str, np.ndarray]
+    user_interests_end: np.ndarray
+    users: pa.Table  # truth/users.parquet
+    topic_tags: list[str]
+
+    def rows(self, node_type: str, ids: np.ndarray) -> np.ndarray:
+        """Truth rows of raw ids of one node type."""
+        return np.asarray(ids, dtype=np.int64) - ID_BASE[node_type]
+
+
+def load_truth(world: str | Path) -> WorldTruth:
+    """Read `truth/` of a world written by `generate_world` (arrays memory-mapped)."""
+    truth = Path(world) / "truth"
+    if not (truth / "user_interests.npy").is_file():
+        raise ArtifactError(f"{world}: no truth/user_interests.npy (not a generated world?)")
+    topics = {"user": np.load(truth / "user_interests.npy", mmap_mode="r")}
+    for t in (*ITEM_TYPES, "advertiser"):
+        topics[t] = np.load(truth / f"{t}_topics.npy", mmap_mode="r")
+    return WorldTruth(
+        topics=topics,
+        user_interests_end=np.load(truth / "user_interests_end.npy", mmap_mode="r"),
+        users=pq.read_table(truth / "users.parquet"),
+        topic_tags=json.loads((truth / "topic_tags.json").read_text()),
+    )
 
 
 def _rng(seed: int, *key: int) -> np.random.Generator:
