@@ -57,9 +57,11 @@ def test_minibatch_mode_trains(tmp_path):
     assert trainer.pool.emb["item"].abs().sum() > 0  # stored embeddings fill the queue
 
 
-def test_killed_run_resumes_bit_for_bit(tmp_path):
+@pytest.mark.parametrize("mode", ["full", "minibatch"])
+def test_killed_run_resumes_bit_for_bit(tmp_path, mode):
     graph, _, _ = planted_graph()
     opts = ["train.steps=12", "train.eval_every=4", "train.checkpoint_every=5", "train.triplet_negative=sampled"]
+    opts += [f"model.mode={mode}", "model.fanouts=[4,4]"]
     straight = Trainer(graph, _cfg(*opts), tmp_path / "a")
     straight.fit()
     killed = Trainer(graph, _cfg(*opts), tmp_path / "b")

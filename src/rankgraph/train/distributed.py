@@ -89,7 +89,7 @@ def average_gradients(params: list[torch.nn.Parameter], ctx: DistContext) -> Non
         offset += n
 
 
-def all_reduce_mean(value: float, ctx: DistContext, device: str = "cpu") -> float:
+def all_reduce_mean(value: float, ctx: DistContext, device: str | torch.device = "cpu") -> float:
     """Mean of a scalar over ranks (for logging the global loss)."""
     if not ctx.active:
         return value

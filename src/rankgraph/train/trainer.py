@@ -130,6 +130,8 @@ class Trainer:
             self.block_sampler = NeighborSampler(
                 self.graph, list(cfg.model.fanouts), weighted=cfg.model.sampling == "weighted", device=self.device
             )
+            # The block sampler draws on the graph's device, so it gets its own generator there.
+            self.block_generator = torch.Generator(self.device).manual_seed(self.tcfg.seed + 2)
             self.gt = None
         else:
             from rankgraph.model import GraphTensors
@@ -204,7 +206,7 @@ class Trainer:
         for t, parts in want.items():
             cat = torch.cat(parts)
             seeds[t], inverse[t] = torch.unique(cat, return_inverse=True)
-        sub = self.block_sampler.sample(seeds, self.generator)
+        sub = self.block_sampler.sample(seeds, self.block_generator)
         out = self.model.forward_sampled(sub)
         # Position of every requested id in its type's seed list.
         offs = {t: 0 for t in want}
@@ -314,7 +316,7 @@ class Trainer:
         self.scheduler.step()
         self.step += 1
         dt = time.perf_counter() - t0
-        loss_value = all_reduce_mean(float(loss.detach()), self.dist)
+        loss_value = all_reduce_mean(float(loss.detach()), self.dist, self.device)
         self.last_loss = loss_value
         return {
             "step": self.step,
@@ -375,6 +377,7 @@ class Trainer:
                 "last_loss": self.last_loss,
             },
             "best_model": self.best_state,
+            "block_generator": self.block_generator.get_state() if self.minibatch else None,
             "world": self.dist.world,
         }
 
@@ -390,6 +393,8 @@ class Trainer:
         self.stopped_early, self.last_loss = bool(es["stopped_early"]), es["last_loss"]
         self.best_state = state.get("best_model")
         ckpt.restore_rng(state["rng"], self.generator)
+        if self.minibatch and state.get("block_generator") is not None:
+            self.block_generator.set_state(state["block_generator"])
         if self.dist.rank:
             # Dropout stream of this rank, as `__init__` would have derived it.
             torch.manual_seed(self.tcfg.seed + 1 + self.dist.rank + 7 * self.step)
@@ -403,7 +408,7 @@ class Trainer:
         path = self.out_dir / "checkpoints" / ckpt.CHECKPOINT_NAME
         if not path.is_file():
             return False
-        self.load_state_dict(ckpt.load_checkpoint(path.parent, map_location=self.device))
+        self.load_state_dict(ckpt.load_checkpoint(path.parent, map_location="cpu"))
         log = self.out_dir / "metrics.jsonl"
         if self.dist.is_main and log.is_file():
             kept = [ln for ln in log.read_text().splitlines() if ln and json.loads(ln).get("step", 0) <= self.step]
