@@ -13,6 +13,7 @@ COMMAND_MODULES = [
     "run",
     "ablate",
     "serve",
+    "rank",
 ]
 
 
