@@ -263,3 +263,14 @@ def test_nan_float_timestamp_is_unparseable(tmp_path):
     path = write_parquet(tmp_path / "e.parquet", rows)
     err = error_of(DataConfig(events=[str(path)]))
     assert (err.path, err.column, err.row) == (str(path), "ts", 1)
+
+
+@pytest.mark.parametrize("materialize", [True, False])
+def test_naive_time_strings_are_utc_in_any_session_time_zone(tmp_path, materialize):
+    path = write_jsonl(tmp_path / "e.jsonl", [{"user_id": 1, "item_id": 2, "event": "c", "ts": "2020-01-01 00:00:00"},
+                                              {"user_id": 1, "item_id": 2, "event": "c", "ts": "2020-01-01T05:00:00+05:00"}])  # fmt: skip
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'America/New_York'")
+    open_events(con, DataConfig(events=[str(path)]), materialize=materialize)
+    assert [r[0] for r in con.execute("SELECT ts FROM events").fetchall()] == [1577836800, 1577836800]
+    assert con.execute("SELECT current_setting('TimeZone')").fetchall()[0][0] == "America/New_York"

@@ -11,9 +11,11 @@ domain VARCHAR, event VARCHAR, ts BIGINT, value DOUBLE.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 
 import duckdb
 import pyarrow as pa
@@ -149,8 +151,23 @@ def _first_line(exc: BaseException) -> str:
 # ---------------------------------------------------------------------------------------
 
 
-def ts_expr(col: str, dtype: str, time_unit: str, path: str) -> str:
-    """SQL turning the input time column into BIGINT seconds (or periods); NULL if unparseable."""
+def ts_expr(
+    col: str,
+    dtype: str,
+    time_unit: str,
+    path: str,
+    *,
+    utc_session: bool = False,
+    numeric_first: bool = True,
+) -> str:
+    """SQL turning the input time column into BIGINT seconds (or periods); NULL if unparseable.
+
+    Strings may hold integers, floats or ISO dates with or without a UTC offset (naive means
+    UTC). With `utc_session` (the caller has set the session TimeZone to UTC) one
+    TIMESTAMPTZ cast reads both ISO forms, about 4x faster than the session-independent
+    expression; `numeric_first` orders the COALESCE so the column's usual form is tried
+    first (later branches only run for rows the first one failed).
+    """
     c = qident(col)
     base = dtype.split("(")[0].upper()
     if base in _INT_TYPES:
@@ -178,13 +195,18 @@ def ts_expr(col: str, dtype: str, time_unit: str, path: str) -> str:
                 f"COALESCE({whole}, "
                 f"CASE WHEN isfinite({num}) AND {num} = floor({num}) THEN CAST({num} AS BIGINT) END)"
             )
-        return (
-            f"COALESCE({whole}, "
-            f"CASE WHEN isfinite({num}) THEN CAST(floor({num}) AS BIGINT) END, "
-            f"CASE WHEN regexp_matches({s}, {qlit(_OFFSET_RE)}) "
-            f"THEN CAST(floor(epoch(TRY_CAST({s} AS TIMESTAMPTZ))) AS BIGINT) "
-            f"ELSE CAST(floor(epoch(TRY_CAST({s} AS TIMESTAMP))) AS BIGINT) END)"
-        )
+        numeric = [whole, f"CASE WHEN isfinite({num}) THEN CAST(floor({num}) AS BIGINT) END"]
+        if utc_session:
+            raw = text_expr(col, dtype)
+            iso = [f"CAST(floor(epoch(TRY_CAST({raw} AS TIMESTAMPTZ))) AS BIGINT)"]
+        else:
+            iso = [
+                f"CASE WHEN regexp_matches({s}, {qlit(_OFFSET_RE)}) "
+                f"THEN CAST(floor(epoch(TRY_CAST({s} AS TIMESTAMPTZ))) AS BIGINT) "
+                f"ELSE CAST(floor(epoch(TRY_CAST({s} AS TIMESTAMP))) AS BIGINT) END"
+            ]
+        parts = numeric + iso if numeric_first else iso + numeric
+        return f"COALESCE({', '.join(parts)})"
     raise InputError(f"type {dtype} cannot hold a timestamp", path=path, column=col)
 
 
@@ -232,6 +254,19 @@ class _FilePlan:
     exprs: dict[str, str]  # canonical column -> SQL expression over the file's columns
     source: dict[str, str | None]  # canonical column -> input column (None: a constant)
     schema: dict[str, str]  # input column -> DuckDB type
+    string_ts: bool = False  # the time column holds text (parsed at every scan)
+    ts_numeric_first: bool = True  # most sampled time strings are numbers
+
+    def with_utc_session(self, cfg: DataConfig) -> _FilePlan:
+        """The same plan with the faster time parsing valid in a UTC session."""
+        col = self.source["ts"]
+        assert col is not None
+        exprs = dict(self.exprs)
+        exprs["ts"] = ts_expr(
+            col, self.schema[col], cfg.time_unit, self.path,
+            utc_session=True, numeric_first=self.ts_numeric_first,
+        )  # fmt: skip
+        return replace(self, exprs=exprs)
 
     def select_sql(self, *, row_number: bool = False) -> str:
         cols = ", ".join(f"{expr} AS {qident(name)}" for name, expr in self.exprs.items())
@@ -275,10 +310,31 @@ def plan_file(con: duckdb.DuckDBPyConnection, cfg: DataConfig, path: str) -> _Fi
     ev = source["event"]
     exprs["event"] = text_expr(ev, schema[ev])  # type: ignore[index,arg-type]
     ts_col = source["ts"]
-    exprs["ts"] = ts_expr(ts_col, schema[ts_col], cfg.time_unit, path)  # type: ignore[index]
+    assert ts_col is not None
+    string_ts = schema[ts_col].split("(")[0].upper() in ("VARCHAR", "JSON")
+    numeric_first = True
+    if string_ts and cfg.time_unit == "seconds":
+        numeric_first = _mostly_numeric(con, path, fmt, ts_col, schema[ts_col])
+    exprs["ts"] = ts_expr(ts_col, schema[ts_col], cfg.time_unit, path, numeric_first=numeric_first)
     val = source["value"]
     exprs["value"] = value_expr(val, schema[val]) if val else "CAST(1.0 AS DOUBLE)"
-    return _FilePlan(path=path, fmt=fmt, exprs=exprs, source=source, schema=schema)
+    return _FilePlan(
+        path=path, fmt=fmt, exprs=exprs, source=source, schema=schema,
+        string_ts=string_ts, ts_numeric_first=numeric_first,
+    )  # fmt: skip
+
+
+def _mostly_numeric(con: duckdb.DuckDBPyConnection, path: str, fmt: str, col: str, dtype: str) -> bool:
+    """Whether most of the first 1,000 time strings are numbers (orders the parsing branches)."""
+    text = text_expr(col, dtype)
+    try:
+        row = con.execute(
+            f"SELECT avg(CASE WHEN TRY_CAST(trim(t) AS DOUBLE) IS NOT NULL THEN 1.0 ELSE 0.0 END) "
+            f"FROM (SELECT {text} AS t FROM {scan_sql(path, fmt)} WHERE {qident(col)} IS NOT NULL LIMIT 1000)"
+        ).fetchall()[0]
+    except duckdb.Error as exc:
+        raise InputError(f"unreadable {fmt} file ({_first_line(exc)})", path=path) from exc
+    return row[0] is None or row[0] >= 0.5
 
 
 # ---------------------------------------------------------------------------------------
@@ -383,31 +439,53 @@ def open_events(
     """Register `name` in `con` with the canonical event columns; return its row count.
 
     `materialize`: True makes `name` a table, False a view over the files; None (default)
-    picks a view when every file is Parquet (re-scanning Parquet is cheap) and a table
-    otherwise (so CSV/JSON are parsed once, not at every query).
+    picks a view when every file is Parquet with a non-text time column (re-scanning such
+    Parquet is cheap) and a table otherwise, so CSV/JSON and time strings are parsed once,
+    not at every query. Naive time strings are read as UTC whatever the session time zone.
     Raises InputError naming file, column and first offending row when `validate` is set.
     """
     files = resolve_files(cfg.events)
     plans = [plan_file(con, cfg, f) for f in files]
-    total = 0
-    if validate:
-        for plan in plans:
-            total += validate_file(con, plan, cfg)
-        if total == 0:
-            raise InputError("no events: every input file is empty", path=", ".join(files))
-    union = "\nUNION ALL\n".join(p.select_sql() for p in plans)
+    string_ts = any(p.string_ts for p in plans)
     if materialize is None:
-        materialize = any(p.fmt != "parquet" for p in plans)
+        materialize = string_ts or any(p.fmt != "parquet" for p in plans)
+    # A table is parsed once, so it may use the faster UTC-session time parsing; a view is
+    # parsed at every query in whatever session time zone is current then, so it may not.
+    utc = bool(materialize and string_ts and cfg.time_unit == "seconds")
+    if utc:
+        plans = [p.with_utc_session(cfg) if p.string_ts else p for p in plans]
     kind = "TABLE" if materialize else "VIEW"
-    _drop_existing(con, name)
-    try:
-        con.execute(f"CREATE {kind} {qident(name)} AS {union}")
-        count = con.execute(f"SELECT count(*) FROM {qident(name)}").fetchall()[0][0]  # type: ignore[index]
-    except duckdb.Error as exc:
-        raise InputError(f"cannot read events ({_first_line(exc)})", path=", ".join(files)) from exc
+    with _utc_session(con, utc):
+        total = 0
+        if validate:
+            for plan in plans:
+                total += validate_file(con, plan, cfg)
+            if total == 0:
+                raise InputError("no events: every input file is empty", path=", ".join(files))
+        union = "\nUNION ALL\n".join(p.select_sql() for p in plans)
+        _drop_existing(con, name)
+        try:
+            con.execute(f"CREATE {kind} {qident(name)} AS {union}")
+            count = con.execute(f"SELECT count(*) FROM {qident(name)}").fetchall()[0][0]
+        except duckdb.Error as exc:
+            raise InputError(f"cannot read events ({_first_line(exc)})", path=", ".join(files)) from exc
     if not validate and count == 0:
         raise InputError("no events: every input file is empty", path=", ".join(files))
     return int(count)
+
+
+@contextlib.contextmanager
+def _utc_session(con: duckdb.DuckDBPyConnection, active: bool) -> Iterator[None]:
+    """Set the session TimeZone to UTC for the block (naive time strings are UTC), then restore it."""
+    if not active:
+        yield
+        return
+    before = con.execute("SELECT current_setting('TimeZone')").fetchall()[0][0]
+    con.execute("SET TimeZone = 'UTC'")
+    try:
+        yield
+    finally:
+        con.execute(f"SET TimeZone = {qlit(before)}")
 
 
 def _drop_existing(con: duckdb.DuckDBPyConnection, name: str) -> None:
@@ -427,7 +505,7 @@ def read_events(cfg: DataConfig, validate: bool = True) -> pa.Table:
     """The canonical events as an Arrow table (reads through a private DuckDB connection)."""
     con = duckdb.connect()
     try:
-        open_events(con, cfg, "events", validate=validate, materialize=False)
+        open_events(con, cfg, "events", validate=validate)
         return to_arrow(con.sql("SELECT * FROM events"))
     finally:
         con.close()
