@@ -59,3 +59,13 @@ def test_validation_carve_uses_only_train_events():
     v = d.carve_validation(0.5)
     assert len(v.train) + len(v.test) == len(d.train)
     assert v.test.ts.min() >= v.cut > v.train.ts.max()
+
+
+def test_from_split_matches_from_events(planted_events):
+    from rankgraph.data.split import temporal_split
+
+    a = EvalData.from_split(temporal_split(planted_events, cut=100))
+    b = EvalData.from_events(planted_events, cut=100)
+    assert a.cut == b.cut == 100
+    assert np.array_equal(np.sort(a.train.user * 1000 + a.train.item), np.sort(b.train.user * 1000 + b.train.item))
+    assert len(a.test) == len(b.test)

@@ -150,6 +150,11 @@ class EvalData:
             events.filter(pc.less(ts, cut)), events.filter(pc.greater_equal(ts, cut)), cut=cut, **kwargs
         )
 
+    @classmethod
+    def from_split(cls, split, **kwargs) -> EvalData:
+        """Encode a `rankgraph.data.split.temporal_split` result (the project's one split)."""
+        return cls.from_tables(split.to_arrow("train"), split.to_arrow("test"), cut=int(split.cut), **kwargs)
+
     def carve_validation(self, fraction: float) -> EvalData:
         """A split of the train part alone: its last `fraction` of events (by time) become the test.
 
