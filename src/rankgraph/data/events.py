@@ -268,9 +268,11 @@ class _FilePlan:
         )  # fmt: skip
         return replace(self, exprs=exprs)
 
-    def select_sql(self, *, row_number: bool = False) -> str:
+    def select_sql(self, *, row_number: bool = False, file_index: int | None = None) -> str:
         cols = ", ".join(f"{expr} AS {qident(name)}" for name, expr in self.exprs.items())
         extra = ", __row" if row_number else ""
+        if file_index is not None:
+            extra += f", CAST({int(file_index)} AS INTEGER) AS __file"
         return f"SELECT {cols}{extra} FROM {scan_sql(self.path, self.fmt, row_number=row_number)}"
 
 
@@ -454,23 +456,61 @@ def open_events(
     utc = bool(materialize and string_ts and cfg.time_unit == "seconds")
     if utc:
         plans = [p.with_utc_session(cfg) if p.string_ts else p for p in plans]
-    kind = "TABLE" if materialize else "VIEW"
     with _utc_session(con, utc):
-        total = 0
-        if validate:
-            for plan in plans:
-                total += validate_file(con, plan, cfg)
-            if total == 0:
-                raise InputError("no events: every input file is empty", path=", ".join(files))
-        union = "\nUNION ALL\n".join(p.select_sql() for p in plans)
         _drop_existing(con, name)
-        try:
-            con.execute(f"CREATE {kind} {qident(name)} AS {union}")
-            count = con.execute(f"SELECT count(*) FROM {qident(name)}").fetchall()[0][0]
-        except duckdb.Error as exc:
-            raise InputError(f"cannot read events ({_first_line(exc)})", path=", ".join(files)) from exc
-    if not validate and count == 0:
+        if materialize and validate:
+            count = _materialize_validated(con, cfg, plans, name)
+        else:
+            if validate:
+                total = sum(validate_file(con, plan, cfg) for plan in plans)
+                if total == 0:
+                    raise InputError("no events: every input file is empty", path=", ".join(files))
+            union = "\nUNION ALL\n".join(p.select_sql() for p in plans)
+            kind = "TABLE" if materialize else "VIEW"
+            try:
+                con.execute(f"CREATE {kind} {qident(name)} AS {union}")
+                count = con.execute(f"SELECT count(*) FROM {qident(name)}").fetchall()[0][0]
+            except duckdb.Error as exc:
+                raise InputError(f"cannot read events ({_first_line(exc)})", path=", ".join(files)) from exc
+    if count == 0:
         raise InputError("no events: every input file is empty", path=", ".join(files))
+    return int(count)
+
+
+def _materialize_validated(
+    con: duckdb.DuckDBPyConnection, cfg: DataConfig, plans: list[_FilePlan], name: str
+) -> int:
+    """Parse every file once into table `name`, then validate the parsed table.
+
+    Each row keeps its file index and data row number while the checks run, so the files
+    are read and their time strings parsed a single time. When a check fails, the first
+    failing file is validated again on its own (error path only), which names the exact
+    column, row, raw value and reason.
+    """
+    files = ", ".join(p.path for p in plans)
+    union = "\nUNION ALL\n".join(p.select_sql(row_number=True, file_index=k) for k, p in enumerate(plans))
+    table = qident(name)
+    try:
+        con.execute(f"CREATE TABLE {table} AS {union}")
+    except duckdb.Error as exc:
+        raise InputError(f"cannot read events ({_first_line(exc)})", path=files) from exc
+    bad = [f"{c} IS NULL" for c in CANONICAL_COLUMNS]
+    bad += [f"isnan({nostats('value')})", "value < 0"]
+    if cfg.event_types:
+        bad.append(f"event NOT IN ({', '.join(qlit(t) for t in cfg.event_types)})")
+    where = " OR ".join(f"({b})" for b in bad)
+    try:
+        count, first_bad = con.execute(
+            f"SELECT count(*), min(__file) FILTER (WHERE {where}) FROM {table}"
+        ).fetchall()[0]
+        if first_bad is not None:
+            validate_file(con, plans[int(first_bad)], cfg)  # raises the precise InputError
+            raise InputError("invalid events (the check on the parsed table failed)", path=plans[int(first_bad)].path)
+        con.execute(f"ALTER TABLE {table} DROP COLUMN __row")
+        con.execute(f"ALTER TABLE {table} DROP COLUMN __file")
+    except BaseException:
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+        raise
     return int(count)
 
 
