@@ -69,3 +69,25 @@ def test_from_split_matches_from_events(planted_events):
     assert a.cut == b.cut == 100
     assert np.array_equal(np.sort(a.train.user * 1000 + a.train.item), np.sort(b.train.user * 1000 + b.train.item))
     assert len(a.test) == len(b.test)
+
+
+def test_eval_rows_agree_with_embedding_rows():
+    import pyarrow as pa
+
+    from rankgraph.embed.artifact import EmbeddingSet
+
+    emb = EmbeddingSet.from_raw(
+        {"user": np.array([[1.0, 0], [0, 1], [1, 1]]), "video": np.eye(2), "post": np.eye(2)[::-1]},
+        {"user": [2, 1, 9], "video": [20, 21], "post": [11, 10]},
+    )
+    d = EvalData.from_tables(
+        events_table([(1, 10, "post", "feed", "click", 1), (2, 21, "video", "tv", "click", 2)]),
+        events_table([(9, 20, "video", "tv", "click", 8)]),
+        user_ids=emb.types["user"].ids,
+        item_ids={t: emb.types[t].ids for t in emb.item_types},
+    )
+    items, _, _ = emb.stacked_items()
+    # post 10 is row 1 of 'post' -> global row 1; video 21 is row 1 of 'video' -> global 2 + 1
+    assert d.train.user.tolist() == [1, 0] and d.train.item.tolist() == [1, 3]
+    np.testing.assert_array_equal(items[d.train.item[1]], emb.types["video"].vectors[1])
+    assert isinstance(d.user_ids, pa.Array)

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 from rankgraph.capabilities import WITH_FAISS
 from rankgraph.config.evaluate import ClusterConfig
 from rankgraph.embed.artifact import EmbeddingSet
-from rankgraph.embed.index import Exclude, exclude_to_csr, top_k
+from rankgraph.embed.index import DENSE_BLOCK, Exclude, exclude_to_csr, top_k
 from rankgraph.errors import InputError
 
 
@@ -118,6 +118,7 @@ def same_cluster_items(
     excl = exclude_to_csr(exclude, n_users)
     out_s = np.full((n_users, k), -np.inf, dtype=np.float32)
     out_r = np.full((n_users, k), -1, dtype=np.int64)
+    batch = max(1, min(batch, DENSE_BLOCK // max(n_items, 1)))
     for start in range(0, n_users, batch):
         stop = min(n_users, start + batch)
         w = user_cluster[start:stop].toarray()  # [b, C]

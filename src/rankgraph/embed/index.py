@@ -20,6 +20,8 @@ from rankgraph.config.evaluate import IndexConfig
 from rankgraph.embed.artifact import EmbeddingSet
 from rankgraph.errors import InputError
 
+DENSE_BLOCK = 1 << 25  # entries of a dense score block (128 MiB of float32)
+
 Exclude = list[np.ndarray] | sp.csr_array | sp.csr_matrix | tuple[np.ndarray, np.ndarray] | None
 
 
@@ -225,8 +227,10 @@ class EmbeddingIndex:
         n_local = be.vectors.shape[0]
         if n_local == 0 or k == 0:
             return out_s, out_r
-        for start in range(0, nq, self.cfg.batch):
-            stop = min(nq, start + self.cfg.batch)
+        # dense brute force holds a [batch, n] score block: keep it near 2^25 floats
+        batch = self.cfg.batch if be.faiss_index is not None else max(1, min(self.cfg.batch, DENSE_BLOCK // n_local))
+        for start in range(0, nq, batch):
+            stop = min(nq, start + batch)
             s, r = self._search_batch(be, queries[start:stop], k, excl, start)
             out_s[start:stop], out_r[start:stop] = s, r
         if be.rows is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from rankgraph.embed.index import Exclude, exclude_to_csr, select_top
+from rankgraph.embed.index import DENSE_BLOCK, Exclude, exclude_to_csr, select_top
 from rankgraph.evaluate.baselines._common import rank_dense_rows, sparse_row_topk
 from rankgraph.evaluate.data import EvalData
 
@@ -42,8 +42,9 @@ class ItemCF:
         excl = exclude_to_csr(exclude, user_rows.size)
         out_s = np.full((user_rows.size, k), -np.inf, np.float32)
         out_r = np.full((user_rows.size, k), -1, np.int64)
-        for start in range(0, user_rows.size, self.batch):
-            stop = min(user_rows.size, start + self.batch)
+        batch = max(1, min(self.batch, DENSE_BLOCK // max(self.sim.shape[0], 1)))
+        for start in range(0, user_rows.size, batch):
+            stop = min(user_rows.size, start + batch)
             block = (self.user_items[user_rows[start:stop]] @ self.sim).toarray()
             out_s[start:stop], out_r[start:stop] = rank_dense_rows(block, k, excl, start, drop_zero=True)
         return out_s, out_r
