@@ -274,3 +274,11 @@ def test_naive_time_strings_are_utc_in_any_session_time_zone(tmp_path, materiali
     open_events(con, DataConfig(events=[str(path)]), materialize=materialize)
     assert [r[0] for r in con.execute("SELECT ts FROM events").fetchall()] == [1577836800, 1577836800]
     assert con.execute("SELECT current_setting('TimeZone')").fetchall()[0][0] == "America/New_York"
+
+
+def test_failed_validation_leaves_no_events_relation(tmp_path):
+    con = duckdb.connect()
+    path = write_csv(tmp_path / "e.csv", with_row(ROWS, 1, user_id=None))
+    with pytest.raises(InputError):
+        open_events(con, DataConfig(events=[str(path)]))
+    assert con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'events'").fetchall()[0][0] == 0

@@ -12,6 +12,7 @@ import scipy.io
 
 from rankgraph.config import load_config
 from rankgraph.data.events import open_events
+from rankgraph.data.split import format_cut
 from rankgraph.data.tables import read_side_edges
 from rankgraph.data.tang import convert_tang, find_tang_files
 from rankgraph.errors import InputError
@@ -134,6 +135,8 @@ def test_ciao_counts_match_its_readme(shared_data, tmp_path):
     ds = convert_tang(shared_data / "ciao", tmp_path / "ciao")
     c = ds.counts
     assert c["raw_rows"] == 284_086
+    assert (c["raw_users"], c["raw_items"]) == (7_375, 105_114)
+    assert format_cut(c["ts_min"])[:10] == "2000-05-30" and format_cut(c["ts_max"])[:10] == "2011-04-12"
     assert c["dropped_zero_rating"] == 34
     # README: 1,436 duplicate (user, item) pairs among raw rows; 3 of them involve a 0 rating.
     assert c["dropped_duplicate_pair"] == 1_433

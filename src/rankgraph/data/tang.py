@@ -170,6 +170,10 @@ def ratings_to_events(data: np.ndarray, path: str) -> tuple[pa.Table, str, dict[
     )
     counts = {
         "raw_rows": n,
+        "raw_users": int(np.unique(user).size),
+        "raw_items": int(np.unique(item).size),
+        "ts_min": int(ts.min()) if n else 0,
+        "ts_max": int(ts.max()) if n else 0,
         "dropped_zero_rating": zero,
         "dropped_duplicate_pair": dup,
         "events": len(idx),
