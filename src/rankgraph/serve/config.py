@@ -21,14 +21,15 @@ class ServeConfig:
     the folder holding the startup artifact. With `batching`, concurrent searches on the same
     index are answered by one FAISS call: the batcher takes whatever queued while the previous
     call ran, plus what arrives within `batch_window_ms` (0: no added wait).
-    `watch_interval_s: 0` turns the manifest watcher off.
+    `watch_interval_s: 0` turns the manifest watcher off. `threads`: FAISS OpenMP threads
+    (process-wide; 0 leaves FAISS's default).
     """
 
     embeddings: Path
     graph: Path | None = None
     host: str = "127.0.0.1"
     port: int = 8000
-    threads: int = 1
+    threads: int = 0
     allowed_root: Path | None = None
     max_body_bytes: int = 1 << 20
     batching: bool = True
