@@ -21,6 +21,13 @@ Steps (each one standard SQL: GROUP BY, self-join, window functions):
    destination node and per source type (ties broken by score rounded to 1e-9, then the smaller
    source row), so the result does not depend on the engine's parallelism.
 
+Engines (`graph.semantic_engine`): steps 2-4 run either as the SQL below (`sql`, portable to
+Spark SQL, and the only one that knows `window_days`) or as a blocked sparse product over the
+same SQL-built step-1 table (`sparse`, `rankgraph.graph.subgraph.co_engagement_pairs`, several
+times faster on one machine because most pairs have support 1 and a hash aggregate over them
+is costly). `auto` picks sparse unless the relation sets `window_days`. Both give the same
+edges and weights (tested).
+
 Relation layout: a relation `<a>__<name>__<b>` is a CSR over `b` whose in-neighbours of node
 `j` are j's top-k nodes of type `a`. The unpruned score is symmetric, so `a__name__a` is its
 own reverse and a cross-type pair (`post__co__video`, several `item_types`) has reverse
