@@ -282,3 +282,21 @@ def test_failed_validation_leaves_no_events_relation(tmp_path):
     with pytest.raises(InputError):
         open_events(con, DataConfig(events=[str(path)]))
     assert con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'events'").fetchall()[0][0] == 0
+
+
+def test_timestamp_column_with_period_time_unit_is_refused(tmp_path):
+    import datetime as dt
+
+    when = dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)
+    table = pa.table({"user_id": [1], "item_id": [2], "event": ["c"], "ts": pa.array([when], pa.timestamp("s", tz="UTC"))})
+    pq.write_table(table, tmp_path / "e.parquet")
+    err = error_of(DataConfig(events=[str(tmp_path / "e.parquet")], time_unit="period"))
+    assert (err.path, err.column) == (str(tmp_path / "e.parquet"), "ts") and "period" in str(err)
+
+
+def test_integer_and_string_ids_across_files_become_strings(tmp_path):
+    write_csv(tmp_path / "a.csv", ROWS)
+    write_jsonl(tmp_path / "b.jsonl", with_row(ROWS, 0, user_id="u-a"))
+    t = read_events(DataConfig(events=[str(tmp_path / "a.csv"), str(tmp_path / "b.jsonl")]))
+    assert t.schema.field("user_id").type == pa.string()
+    assert sorted(t.column("user_id").to_pylist()) == ["1", "1", "1", "2", "2", "u-a"]
