@@ -21,7 +21,7 @@ class ModelConfig:
     self_loop: bool = True
     mixing: bool = True
     pairwise_products: bool = True
-    activation: Literal["gelu", "relu", "tanh"] = "gelu"
+    activation: Literal["gelu", "relu", "tanh", "none"] = "gelu"
     dropout: float = 0.1
     residual: bool = True
     layer_norm: bool = True

@@ -25,7 +25,7 @@ _HASH_MULT = 0x9E3779B1  # Knuth's multiplicative hash constant (fits int64 prod
 
 
 def activation(name: str) -> nn.Module:
-    return {"gelu": nn.GELU, "relu": nn.ReLU, "tanh": nn.Tanh}[name]()
+    return {"gelu": nn.GELU, "relu": nn.ReLU, "tanh": nn.Tanh, "none": nn.Identity}[name]()
 
 
 def ragged_positions(offsets: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:

@@ -80,16 +80,17 @@ class RelationalLayer(nn.Module):
             return self.weight[i]
         return torch.einsum("b,bio->io", self.coeff[i], self.bases)
 
-    def message(self, rel: RelationSpec, adj: SparseAdjacency, h_src: Tensor) -> Tensor:
-        """`f_r(A_r h_src W_r)`: `[n_dst, out_dim]`."""
-        w = self.relation_weight(rel.name)
+    def _transform_first(self, adj: SparseAdjacency) -> bool:
+        """`A (H W)` costs fewer flops than `(A H) W` (e.g. many destinations, few sources)."""
         n_dst, n_src = adj.shape
         aggregate_first = adj.nnz * self.in_dim + n_dst * self.in_dim * self.out_dim
         transform_first = n_src * self.in_dim * self.out_dim + adj.nnz * self.out_dim
-        if aggregate_first <= transform_first:
-            m = adj.matmul(h_src) @ w
-        else:
-            m = adj.matmul(h_src @ w)
+        return transform_first < aggregate_first
+
+    def message(self, rel: RelationSpec, adj: SparseAdjacency, h_src: Tensor) -> Tensor:
+        """`f_r(A_r h_src W_r)`: `[n_dst, out_dim]`."""
+        w = self.relation_weight(rel.name)
+        m = adj.matmul(h_src @ w) if self._transform_first(adj) else adj.matmul(h_src) @ w
         m = m + self.rel_bias[self.rel_index[rel.name]]
         if self.rel_mlp is not None:
             m = self.rel_mlp[rel.name](m)
@@ -102,27 +103,103 @@ class RelationalLayer(nn.Module):
 
         `h_src[r]` are the source rows relation `r`'s adjacency `adj[r]` indexes (its columns).
         """
-        terms = []
-        if self.self_loop is not None:
-            terms.append(self.self_loop[dst_type](h_dst))
-        for rel in self.relations_into(dst_type):
-            if rel.name in adj:
-                terms.append(self.message(rel, adj[rel.name], h_src[rel.name]))
-            else:  # no edges of this relation reach these rows
-                terms.append(h_dst.new_zeros((h_dst.shape[0], self.out_dim)))
-        if not terms:  # an isolated type with no self-loop: nothing to update
+        rels = self.relations_into(dst_type)
+        if self.self_loop is None and not rels:  # an isolated type with no self-loop: nothing to update
             return h_dst
-        if self.mix is not None:
-            out = self.mix[dst_type](torch.cat(terms, dim=-1))
+        if self.rel_mlp is None:
+            out = self._fused_terms(dst_type, h_dst, h_src, adj, rels)
         else:
-            out = terms[0]
-            for t in terms[1:]:
-                out = out + t
+            out = self._mixed_terms(dst_type, h_dst, h_src, adj, rels)
         out = self.dropout(self.act(out))
         if self.residual:
             out = out + h_dst
         if self.norm is not None:
             out = self.norm[dst_type](out)
+        return out
+
+    def _aggregate(self, rel: RelationSpec, h_dst: Tensor, h_src: dict[str, Tensor], adj: dict[str, SparseAdjacency]) -> Tensor:
+        if rel.name in adj:
+            return adj[rel.name].matmul(h_src[rel.name])
+        return h_dst.new_zeros((h_dst.shape[0], self.in_dim))  # no edges of this relation reach these rows
+
+    def _fused_terms(
+        self,
+        dst_type: str,
+        h_dst: Tensor,
+        h_src: dict[str, Tensor],
+        adj: dict[str, SparseAdjacency],
+        rels: list[RelationSpec],
+    ) -> Tensor:
+        """Self-loop, messages and mixing folded: `sum_j x_j @ W_eff_j + b_eff`, x = [h, A_1 h_1, ...].
+
+        Without `relation_mlp` every term is linear, so `M_t(concat_j (x_j W_j + b_j))` equals
+        `sum_j x_j (W_j M_tj) + (sum_j b_j M_tj + b_M)` with `M_tj` the j-th row block of `M_t`:
+        one GEMM per term, no concatenation and no separate mixing GEMM over `[n, k*out]`.
+        A relation with many more destinations than sources is transformed first instead.
+        """
+        xs, ws, bs = [], [], []
+        if self.self_loop is not None:
+            xs.append(h_dst)
+            ws.append(self.self_loop[dst_type].weight.T)
+            bs.append(None)
+        for rel in rels:
+            a = adj.get(rel.name)
+            if a is not None and self._transform_first(a):
+                xs.append((a, h_src[rel.name]))
+            else:
+                xs.append(self._aggregate(rel, h_dst, h_src, adj))
+            ws.append(self.relation_weight(rel.name))
+            bs.append(self.rel_bias[self.rel_index[rel.name]])
+        bias = None
+        if self.mix is not None:
+            mix = self.mix[dst_type]
+            m = mix.weight.T.split(self.out_dim, dim=0)
+            ws = [w @ mj for w, mj in zip(ws, m)]
+            bias = mix.bias
+            for b, mj in zip(bs, m):
+                if b is not None:
+                    bias = bias + b @ mj
+        else:
+            for b in bs:
+                if b is not None:
+                    bias = b if bias is None else bias + b
+        # a chain of addmm (not one GEMM over a concatenation): the backward then yields each
+        # term's gradient contiguous, with no copy of the wide concatenated matrix either way
+        out = None
+        for x, w in zip(xs, ws):
+            if isinstance(x, tuple):  # transform first: A (h_src W) has fewer flops here
+                adj_r, h = x
+                term = adj_r.matmul(h @ w)
+                out = term if out is None else out + term
+            elif out is None:
+                out = x @ w if bias is None else torch.addmm(bias, x, w)
+                bias = None
+            else:
+                out = torch.addmm(out, x, w)
+        return out if bias is None else out + bias
+
+    def _mixed_terms(
+        self,
+        dst_type: str,
+        h_dst: Tensor,
+        h_src: dict[str, Tensor],
+        adj: dict[str, SparseAdjacency],
+        rels: list[RelationSpec],
+    ) -> Tensor:
+        """The general path (non-linear `f_r`): each term on its own, then `M_t` or a sum."""
+        terms = []
+        if self.self_loop is not None:
+            terms.append(self.self_loop[dst_type](h_dst))
+        for rel in rels:
+            if rel.name in adj:
+                terms.append(self.message(rel, adj[rel.name], h_src[rel.name]))
+            else:
+                terms.append(self.rel_mlp[rel.name](h_dst.new_zeros((h_dst.shape[0], self.out_dim)) + self.rel_bias[self.rel_index[rel.name]]))
+        if self.mix is not None:
+            return self.mix[dst_type](torch.cat(terms, dim=-1))
+        out = terms[0]
+        for t in terms[1:]:
+            out = out + t
         return out
 
     def forward(
