@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from rankgraph.graph.store import HeteroGraph
-from tests.graph.test_build import DAY, build, edges, events
+from tests.graph.test_build_graph import DAY, build, edges, events
 
 ENGINES = ["sql", "sparse"]
 

@@ -7,7 +7,7 @@ import pytest
 
 from rankgraph.capabilities import WITH_PYG
 from rankgraph.graph.pyg import edge_type, to_heterodata
-from tests.graph.test_build import build, events
+from tests.graph.test_build_graph import build, events
 
 pytestmark = pytest.mark.skipif(not WITH_PYG, reason="torch_geometric is not installed")
 

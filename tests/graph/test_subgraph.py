@@ -7,7 +7,7 @@ import pytest
 
 from rankgraph.errors import ConfigError
 from rankgraph.graph.subgraph import item_item_subgraph, topk_mask, topk_per_dst, user_user_subgraph
-from tests.graph.test_build import build, events
+from tests.graph.test_build_graph import build, events
 from tests.graph.test_build_semantic import basket_events
 
 
