@@ -31,7 +31,10 @@ def register(app: typer.Typer) -> None:
         batch_window_ms: Annotated[
             float, typer.Option("--batch-window-ms", help="Extra wait to gather concurrent searches into one (0: only what queued).")
         ] = 0.0,
-        no_batching: Annotated[bool, typer.Option("--no-batching", help="Search each request alone.")] = False,
+        batching: Annotated[
+            bool,
+            typer.Option("--batching/--no-batching", help="Answer concurrent searches with one FAISS call (off: each alone; see docs/serving.md)."),
+        ] = False,
         no_checksums: Annotated[bool, typer.Option("--no-checksums", help="Skip artifact checksums on (re)load (huge artifacts).")] = False,
         config: ConfigOption = None,
         overrides: SetOption = None,
@@ -65,7 +68,7 @@ def register(app: typer.Typer) -> None:
             port=port,
             threads=threads,
             allowed_root=allowed_root,
-            batching=not no_batching,
+            batching=batching,
             batch_window_ms=batch_window_ms,
             watch_interval_s=watch,
             verify_checksums=not no_checksums,

@@ -185,7 +185,13 @@ class _BodyLimit:
 
 
 def configure_threads(threads: int) -> None:
-    """Bound FAISS's OpenMP threads (the searches' only parallel part)."""
+    """Bound FAISS's OpenMP threads (the searches' only parallel part) in the calling thread.
+
+    OpenMP keeps this setting per thread, so every thread that searches calls it: set only
+    in the main thread, the batcher and the request threads would run FAISS with one OpenMP
+    thread per core, which on a busy machine spins and multiplies latency (measured: 4 ms
+    searches took 50 ms on 2 shared cores).
+    """
     from rankgraph.capabilities import WITH_FAISS
 
     if WITH_FAISS and threads > 0:
@@ -217,10 +223,14 @@ def _check_filters(state: ServiceState, domain: Optional[str], item_type: Option
             raise HTTPException(404, f"unknown domain {domain!r} (known: {state.domains})")
 
 
-def _items(state: ServiceState, scores: np.ndarray, rows: np.ndarray) -> list[ScoredNode]:
+def _items(state: ServiceState, scores: np.ndarray, rows: np.ndarray) -> list[dict]:
+    """Result rows as `ScoredNode` dicts (plain dicts: building and re-validating 1000
+    pydantic objects per answer would cost more than the search)."""
     ok = rows >= 0
     types, raw, doms = state.describe_items(rows[ok])
-    return [ScoredNode(node_type=t, id=i, score=float(s), domain=d) for t, i, s, d in zip(types, raw, scores[ok].tolist(), doms)]
+    return [
+        {"node_type": t, "id": i, "score": s, "domain": d} for t, i, s, d in zip(types, raw, scores[ok].tolist(), doms)
+    ]
 
 
 def create_app(cfg: ServeConfig, registry: Optional[ServiceRegistry] = None) -> FastAPI:
@@ -231,7 +241,23 @@ def create_app(cfg: ServeConfig, registry: Optional[ServiceRegistry] = None) -> 
         registry = ServiceRegistry.open(cfg, on_reload=metrics.observe_reload)
     else:
         registry._on_reload = metrics.observe_reload
-    batcher = MicroBatcher(window_s=cfg.batch_window_ms / 1000, max_batch=cfg.max_batch, on_batch=metrics.observe_batch) if cfg.batching else None
+    batcher = None
+    if cfg.batching:
+        batcher = MicroBatcher(
+            window_s=cfg.batch_window_ms / 1000,
+            max_batch=cfg.max_batch,
+            on_batch=metrics.observe_batch,
+            on_start=lambda: configure_threads(cfg.threads),
+        )
+
+    def threaded(fn, *args, **kwargs):
+        """Run `fn` in the request thread pool with this service's FAISS thread count."""
+
+        def call():
+            configure_threads(cfg.threads)
+            return fn(*args, **kwargs)
+
+        return run_in_threadpool(call)
     registry.start_watcher(cfg.watch_interval_s)
 
     @asynccontextmanager
@@ -267,9 +293,7 @@ def create_app(cfg: ServeConfig, registry: Optional[ServiceRegistry] = None) -> 
         if batcher is not None:
             fut = batcher.submit(index, query, k, exclude=exclude, domain=domain, item_type=item_type)
             return await asyncio.wrap_future(fut)
-        s, r = await run_in_threadpool(
-            index.search, query[None, :], k, exclude=[exclude], domain=domain, item_type=item_type
-        )
+        s, r = await threaded(index.search, query[None, :], k, exclude=[exclude], domain=domain, item_type=item_type)
         return s[0], r[0]
 
     @app.get("/health")
@@ -306,7 +330,7 @@ def create_app(cfg: ServeConfig, registry: Optional[ServiceRegistry] = None) -> 
         }
 
     @app.post("/recommend", response_model=RecommendResponse)
-    async def recommend(req: RecommendRequest) -> RecommendResponse:
+    async def recommend(req: RecommendRequest) -> JSONResponse:
         """Top-k items for a known user (user->item), or for an anonymous one from recent items."""
         state = registry.current
         _check_filters(state, req.domain, req.item_type)
@@ -323,20 +347,21 @@ def create_app(cfg: ServeConfig, registry: Optional[ServiceRegistry] = None) -> 
                 rows[positions] = state.global_row(t, local)
             weights = np.asarray([state.trigger_weights.get(it.event, 1.0) if it.event else 1.0 for it in req.recent_items])
             exclude = rows if req.exclude_seen is not False else np.zeros(0, np.int64)
-            s, r = await run_in_threadpool(
+            s, r = await threaded(
                 state.score_triggers, rows, weights, req.k, exclude=exclude, domain=req.domain, item_type=req.item_type
             )
-            return RecommendResponse(mode="triggers", items=_items(state, s, r), excluded=int(np.unique(exclude).size))
+            body = {"mode": "triggers", "user_id": None, "items": _items(state, s, r), "excluded": int(np.unique(exclude).size)}
+            return JSONResponse(body)
         row = int(_rows(state, state.user_type, [req.user_id])[0])
         if req.exclude_seen and state.seen is None:
             raise HTTPException(409, "no seen items loaded (start the service with --graph GRAPH_DIR)")
         exclude = state.seen.of(row) if (state.seen is not None and req.exclude_seen is not False) else np.zeros(0, np.int64)
         query = np.asarray(state.retriever.users.vectors[row])
         s, r = await search(state.retriever.items, query, req.k, exclude, req.domain, req.item_type)
-        return RecommendResponse(mode="user", user_id=req.user_id, items=_items(state, s, r), excluded=int(exclude.size))
+        return JSONResponse({"mode": "user", "user_id": req.user_id, "items": _items(state, s, r), "excluded": int(exclude.size)})
 
     @app.post("/similar", response_model=SimilarResponse)
-    async def similar(req: SimilarRequest) -> SimilarResponse:
+    async def similar(req: SimilarRequest) -> JSONResponse:
         """Nearest neighbours of a node: item->item, user->user (or across, with target_type)."""
         state = registry.current
         row = int(_rows(state, req.node_type, [req.id])[0])
@@ -360,10 +385,10 @@ def create_app(cfg: ServeConfig, registry: Optional[ServiceRegistry] = None) -> 
         if target == ut:
             ok = r >= 0
             raw = state.ids[ut].raw(r[ok])
-            nbrs = [ScoredNode(node_type=ut, id=i, score=float(x)) for i, x in zip(raw, s[ok].tolist())]
+            nbrs = [{"node_type": ut, "id": i, "score": x, "domain": None} for i, x in zip(raw, s[ok].tolist())]
         else:
             nbrs = _items(state, s, r)
-        return SimilarResponse(node_type=req.node_type, id=req.id, neighbours=nbrs)
+        return JSONResponse({"node_type": req.node_type, "id": req.id, "neighbours": nbrs})
 
     @app.post("/cluster", response_model=ClusterResponse)
     async def cluster(req: ClusterRequest) -> ClusterResponse:

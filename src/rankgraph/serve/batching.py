@@ -56,9 +56,21 @@ def search_group(jobs: list[_Job]) -> None:
 
 
 class MicroBatcher:
-    """A worker thread that batches `submit`ted searches (see the module docstring)."""
+    """A worker thread that batches `submit`ted searches (see the module docstring).
 
-    def __init__(self, *, window_s: float = 0.0, max_batch: int = 64, on_batch: Callable[[int], None] | None = None) -> None:
+    `on_start` runs first in the worker thread: OpenMP settings such as
+    `faiss.omp_set_num_threads` apply to the calling thread only, so they must be set there.
+    """
+
+    def __init__(
+        self,
+        *,
+        window_s: float = 0.0,
+        max_batch: int = 64,
+        on_batch: Callable[[int], None] | None = None,
+        on_start: Callable[[], None] | None = None,
+    ) -> None:
+        self._on_start = on_start
         self.window_s = max(0.0, window_s)
         self.max_batch = max(1, max_batch)
         self._on_batch = on_batch
@@ -101,6 +113,8 @@ class MicroBatcher:
         return batch
 
     def _run(self) -> None:
+        if self._on_start:
+            self._on_start()  # e.g. FAISS's OpenMP thread count, which is per calling thread
         while True:
             first = self._queue.get()
             if first is None:
