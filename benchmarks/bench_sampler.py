@@ -1,10 +1,10 @@
 """Throughput of the 2-layer fan-out [15, 10] neighbour sampler on the ~6M-edge synthetic graph.
 
-Seeds per batch: 1024 users and 1024 items (items have skewed, hub-heavy in-degrees).
+Seeds per batch: `--batch` users and as many items (items have skewed, hub-heavy in-degrees).
 Reference measured in the same run: a plain Python loop over destination nodes
 (`random.sample` per node, a dict for local ids), the obvious implementation.
 
-    .venv/bin/python benchmarks/bench_sampler.py [--scale 1.0] [--batches 20] [--ref-batches 2]
+    .venv/bin/python benchmarks/bench_sampler.py [--scale 1.0] [--batches 20] [--ref-batches 2] [--threads 1]
 """
 
 from __future__ import annotations
@@ -53,11 +53,14 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1024)
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--ref-batches", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: the 2 shared cores are oversubscribed)")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     graph = synthetic_graph(args.scale)
     fanouts = [15, 10]
     nnz = sum(r.num_edges for r in graph.relations.values())
-    print(f"graph: {graph.num_nodes}, {nnz:,} edges; fanouts {fanouts}; seeds/batch: {args.batch} users + {args.batch} items")
+    print(f"graph: {graph.num_nodes}, {nnz:,} edges; fanouts {fanouts}; seeds/batch: {args.batch} users + "
+          f"{args.batch} items; torch threads={torch.get_num_threads()}")
     rng = np.random.default_rng(0)
     batches = [
         {t: torch.as_tensor(rng.choice(graph.num_nodes[t], args.batch, replace=False)) for t in ("user", "item")}

@@ -151,7 +151,11 @@ def test_uniform_sampling_picks_every_subset_equally_often():
     assert stats.chisquare(counts, np.full(15, 200.0)).pvalue > 1e-3
 
 
-def test_unique_in_order_keeps_first_appearance_order():
-    uniq, inv = unique_in_order(torch.tensor([5, 3, 5, 9, 3, 1]))
+@pytest.mark.parametrize("with_scratch", [False, True])
+def test_unique_in_order_keeps_first_appearance_order(with_scratch):
+    scratch = torch.full((10,), torch.iinfo(torch.int64).max) if with_scratch else None
+    uniq, inv = unique_in_order(torch.tensor([5, 3, 5, 9, 3, 1]), scratch)
     assert torch.equal(uniq, torch.tensor([5, 3, 9, 1]))
     assert torch.equal(uniq[inv], torch.tensor([5, 3, 5, 9, 3, 1]))
+    if with_scratch:
+        assert bool((scratch == torch.iinfo(torch.int64).max).all())

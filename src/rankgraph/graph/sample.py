@@ -93,17 +93,33 @@ class SampledSubgraph:
     features: dict[str, dict[str, FeatureTensor]]
 
 
-def unique_in_order(x: Tensor) -> tuple[Tensor, Tensor]:
-    """Unique values of `x` in order of first appearance, and each element's index into them."""
+def unique_in_order(x: Tensor, scratch: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Unique values of `x` in order of first appearance, and each element's index into them.
+
+    With `scratch` (Long[> max(x)] filled with INT64_MAX: the sampler keeps one slot per node)
+    this is O(len(x)) without sorting, and the scratch is refilled before returning.
+    Without it, `torch.unique` (a sort) is used.
+    """
     if x.numel() == 0:
         return x, torch.zeros(0, dtype=torch.int64, device=x.device)
-    uniq, inv = torch.unique(x, return_inverse=True)
-    first = torch.full((uniq.shape[0],), x.shape[0], dtype=torch.int64, device=x.device)
-    first.scatter_reduce_(0, inv, torch.arange(x.shape[0], device=x.device), reduce="amin")
-    order = torch.argsort(first)
-    rank = torch.empty_like(order)
-    rank[order] = torch.arange(order.shape[0], device=x.device)
-    return uniq[order], rank[inv]
+    pos = torch.arange(x.shape[0], device=x.device)
+    if scratch is None:
+        uniq, inv = torch.unique(x, return_inverse=True)
+        first = torch.full((uniq.shape[0],), x.shape[0], dtype=torch.int64, device=x.device)
+        first.scatter_reduce_(0, inv, pos, reduce="amin")
+        order = torch.argsort(first)
+        rank = torch.empty_like(order)
+        rank[order] = torch.arange(order.shape[0], device=x.device)
+        return uniq[order], rank[inv]
+    scratch.scatter_reduce_(0, x, pos, reduce="amin")
+    first = scratch[x]
+    scratch[x] = _SENTINEL
+    is_first = first == pos
+    rank = torch.cumsum(is_first, 0) - 1
+    return x[is_first], rank[first]
+
+
+_SENTINEL = torch.iinfo(torch.int64).max
 
 
 def _ragged_arange(starts: Tensor, counts: Tensor) -> tuple[Tensor, Tensor]:
@@ -142,56 +158,68 @@ class NeighborSampler:
             self.fanouts = {n: [int(k) for k in fanouts] for n in names}
             self.num_layers = len(fanouts)
 
+        # one sentinel-filled slot per node and type: O(n) dedup without sorting (restored after each use,
+        # so one sampler must not be shared by concurrent threads; DataLoader workers each get a copy)
+        self._scratch = {
+            t: torch.full((n,), _SENTINEL, dtype=torch.int64, device=self.gt.device) for t, n in self.gt.num_nodes.items()
+        }
+
     @property
     def device(self) -> torch.device:
         return self.gt.device
 
     def _sample_relation(self, name: str, dst: Tensor, k: int, gen: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
-        """Sample in-edges of the global nodes `dst`: (local dst row, edge id, factor) per edge, grouped by row."""
+        """Sample in-edges of the global nodes `dst`: (local dst row, edge id, factor) per edge, grouped by row.
+
+        Rows with degree <= k keep all edges; for the others a `[m, k]` matrix of distinct
+        offsets in `range(deg)` is drawn at once, and a single ragged arange lays both out
+        in row order (no sort).
+        """
         r = self.gt.relations[name]
         start = r.indptr[dst]
         deg = r.indptr[dst + 1] - start
         if k < 0:
             k = int(deg.max()) if deg.numel() else 0
         full = deg <= k
-        seg_a, pos_a = _ragged_arange(start, torch.where(full, deg, 0))
+        counts = torch.where(full, deg, k)
+        seg, within = _ragged_arange(torch.zeros_like(start), counts)
         big = torch.nonzero(~full).flatten()
-        if big.numel() == 0 or k == 0:
-            return seg_a, pos_a, torch.ones(pos_a.shape[0], device=self.device)
+        if big.numel() == 0:
+            return seg, start[seg] + within, torch.ones(seg.shape[0], device=self.device)
+        m = big.numel()
+        deg_b = deg[big]
         if self.weighted:
-            seg_c, pos_c = _ragged_arange(start[big], deg[big])
+            # Efraimidis-Spirakis: top-k of log(u)/w per row = successive sampling proportional to w
+            seg_c, pos_c = _ragged_arange(start[big], deg_b)
             w = r.weight[pos_c]
             u = torch.rand(pos_c.shape[0], generator=gen, device=self.device)
             keys = torch.log(u) / w  # w = 0 -> -inf, never ahead of a positive weight
             order = torch.sort(keys, descending=True, stable=True).indices
             order = order[torch.sort(seg_c[order], stable=True).indices]
-            seg_sorted = seg_c[order]
-            seg_start = torch.cumsum(deg[big], 0) - deg[big]
-            rank = torch.arange(order.shape[0], device=self.device) - seg_start[seg_sorted]
-            keep = order[rank < k]
-            seg_b, pos_b = big[seg_c[keep]], pos_c[keep]
-            wsum = r.wsum[dst[seg_b]]
-            wb = r.weight[pos_b]
-            factor_b = torch.where(wb > 0, wsum / (k * wb.clamp_min(torch.finfo(wb.dtype).tiny)), 0.0)
+            seg_start = torch.cumsum(deg_b, 0) - deg_b
+            rank = torch.arange(order.shape[0], device=self.device) - seg_start[seg_c[order]]
+            keep = order[rank < k]  # exactly k per row, rows in order
+            chosen = (pos_c[keep] - start[big][seg_c[keep]]).view(m, k)
         else:
-            # Floyd's algorithm, vectorised over nodes: k draws give a uniform k-subset of range(deg).
-            m = big.numel()
-            deg_b = deg[big]
+            # Floyd's algorithm, vectorised over rows: k draws give a uniform k-subset of range(deg)
             chosen = torch.empty((m, k), dtype=torch.int64, device=self.device)
+            u = torch.rand((k, m), generator=gen, device=self.device, dtype=torch.float64)
             for s in range(k):
                 j = deg_b - k + s
-                t = (torch.rand(m, generator=gen, device=self.device, dtype=torch.float64) * (j + 1)).long()
-                t = torch.minimum(t, j)
+                t = torch.minimum((u[s] * (j + 1)).long(), j)
                 dup = (chosen[:, :s] == t[:, None]).any(dim=1)
                 chosen[:, s] = torch.where(dup, j, t)
-            seg_b = big.repeat_interleave(k)
-            pos_b = (start[big][:, None] + chosen).flatten()
-            factor_b = (deg_b.float() / k).repeat_interleave(k)
-        seg = torch.cat([seg_a, seg_b])
-        order = torch.sort(seg, stable=True).indices
-        pos = torch.cat([pos_a, pos_b])[order]
-        factor = torch.cat([torch.ones(pos_a.shape[0], device=self.device), factor_b])[order]
-        return seg[order], pos, factor
+        big_row = torch.cumsum((~full).long(), 0) - 1
+        is_full = full[seg]
+        picked = chosen.view(-1)[big_row[seg].clamp_min(0) * k + within.clamp_max(max(k - 1, 0))]
+        pos = start[seg] + torch.where(is_full, within, picked)
+        if self.weighted:
+            wb = r.weight[pos]
+            inv_p = r.wsum[dst[seg]] / (k * wb.clamp_min(torch.finfo(wb.dtype).tiny))
+            factor = torch.where(is_full, 1.0, torch.where(wb > 0, inv_p, 0.0))
+        else:
+            factor = torch.where(is_full, 1.0, deg[seg].float() / max(k, 1))
+        return seg, pos, factor
 
     def sample(self, seeds: dict[str, Tensor], generator: torch.Generator) -> SampledSubgraph:
         """Sample `num_layers` hops around `seeds` (global node indices per type; duplicates allowed)."""
@@ -203,7 +231,7 @@ class NeighborSampler:
         empty = torch.zeros(0, dtype=torch.int64, device=dev)
         seed_nodes, seed_inverse = {}, {}
         for t, s in seeds.items():
-            seed_nodes[t], seed_inverse[t] = unique_in_order(s.to(dev, torch.int64))
+            seed_nodes[t], seed_inverse[t] = unique_in_order(s.to(dev, torch.int64), self._scratch[t])
         frontier = {t: seed_nodes.get(t, empty) for t in types}
         blocks: list[Block] = []
         for hop in range(self.num_layers):
@@ -212,11 +240,12 @@ class NeighborSampler:
                 sampled[name] = self._sample_relation(name, frontier[r.dst_type], self.fanouts[name][hop], generator)
             # new source nodes per type: the destinations first, then unseen sampled sources
             src_nodes, local = {}, {}
+            gsrc = {n: self.gt.relations[n].indices[sampled[n][1]].long() for n in sampled}
             for t in types:
                 parts = [frontier[t]]
                 names = [n for n, r in self.gt.relations.items() if r.src_type == t]
-                parts += [self.gt.relations[n].indices[sampled[n][1]].long() for n in names]
-                nodes, inv = unique_in_order(torch.cat(parts))
+                parts += [gsrc[n] for n in names]
+                nodes, inv = unique_in_order(torch.cat(parts), self._scratch[t])
                 src_nodes[t] = nodes
                 sizes = [p.shape[0] for p in parts]
                 for n, piece in zip(names, torch.split(inv, sizes)[1:]):
@@ -227,17 +256,16 @@ class NeighborSampler:
                 n_dst = frontier[r.dst_type].shape[0]
                 crow = torch.zeros(n_dst + 1, dtype=torch.int64, device=dev)
                 torch.cumsum(torch.bincount(seg, minlength=n_dst), 0, out=crow[1:])
-                gdst = frontier[r.dst_type][seg]
-                gsrc = r.indices[pos].long()
+                dst_nodes = frontier[r.dst_type]  # per-row gathers, then cheap expansions by row
                 rels[name] = BlockRelation(
                     src_type=r.src_type,
                     dst_type=r.dst_type,
                     crow=crow,
                     src=local[name],
                     weight=r.weight[pos],
-                    dst_deg=r.in_deg[gdst],
-                    src_deg=r.out_deg[gsrc],
-                    dst_wsum=r.wsum[gdst],
+                    dst_deg=r.in_deg[dst_nodes][seg],
+                    src_deg=r.out_deg[gsrc[name]],
+                    dst_wsum=r.wsum[dst_nodes][seg],
                     factor=factor,
                     edge_id=pos,
                 )
