@@ -212,3 +212,21 @@ def test_metrics_count_requests_per_endpoint_and_status(client):
     assert 'rankgraph_requests_total{endpoint="/recommend",method="POST",status="200"} 2' in text
     assert 'rankgraph_requests_total{endpoint="/recommend",method="POST",status="404"} 1' in text
     assert 'rankgraph_request_seconds_count{endpoint="/recommend"} 3' in text
+
+
+def test_batched_service_answers_concurrent_requests_like_brute_force(artifacts):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fastapi.testclient import TestClient
+
+    from rankgraph.serve.app import create_app
+
+    cfg = ServeConfig(embeddings=artifacts["a"], graph=artifacts["graph"], batching=True, batch_window_ms=20)
+    users = USERS[:12]
+    with TestClient(create_app(cfg)) as c, ThreadPoolExecutor(6) as pool:
+        got = list(pool.map(lambda u: c.post("/recommend", json={"user_id": u, "k": 5 + u % 4}).json()["items"], users))
+        text = c.get("/metrics").text
+    for u, items in zip(users, got):
+        skip = set(SEEN.get(u, []))
+        assert keys(items) == brute(EMB.types["user"].vectors[USERS.index(u)], 5 + u % 4, skip)
+    assert "rankgraph_search_batch_size_sum 12" in text  # every search went through the batcher
