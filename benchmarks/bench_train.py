@@ -6,7 +6,8 @@ when present, Ciao from ../shared/data/ciao (Tang et al. format). Both are built
 the default model (dim 64, 2 layers, 2 heads) and batch 1024; the figure is the median
 per-step throughput from the trainer's own log (global pairs per second of wall time).
 
-Ratios printed: mini-batch / full-graph on the same graph; 2 processes / 1 process (DDP
+Ratios printed: mini-batch / full-graph on the same graph (`--threads` intra-op threads,
+default 1: on a shared, overloaded 2-core machine 2 threads ran ~7x slower than 1); 2 processes / 1 process (DDP
 on gloo over 127.0.0.1, one intra-op thread each) against 1 process with 1 and 2 threads.
 
     .venv/bin/python benchmarks/bench_train.py [--users 16000] [--steps 10] [--work /tmp/bench_train]
@@ -101,6 +102,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--work", type=Path, default=Path("/tmp/bench_train"))
     ap.add_argument("--skip-ddp", action="store_true")
+    ap.add_argument("--threads", type=int, default=1, help="intra-op threads for the full/mini comparison")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -111,8 +113,8 @@ def main() -> None:
     print(f"graphs ready in {time.perf_counter() - t0:.0f}s")
     for name, g in graphs.items():
         print(f"\n== {name}: {describe(g)}")
-        full = run_cli(g, args.work / f"out_{name}_full", args.steps, ["model.mode=full"], 1, 2)
-        mini = run_cli(g, args.work / f"out_{name}_mini", args.steps, ["model.mode=minibatch"], 1, 2)
+        full = run_cli(g, args.work / f"out_{name}_full", args.steps, ["model.mode=full"], 1, args.threads)
+        mini = run_cli(g, args.work / f"out_{name}_mini", args.steps, ["model.mode=minibatch"], 1, args.threads)
         print(f"full-graph : {full:10,.0f} pairs/s")
         print(f"mini-batch : {mini:10,.0f} pairs/s   (fanouts 15,10)   ratio mini/full = {mini / full:.2f}")
     if not args.skip_ddp:
@@ -130,4 +132,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    sys.stdout.reconfigure(line_buffering=True)
     main()

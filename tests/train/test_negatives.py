@@ -128,3 +128,17 @@ def test_degree_pool_sampling_prefers_popular_nodes():
     pool = NegativePool({"item": 100}, NegativesConfig(pool_size=2000, pool_samples=2000, pool_sampling="degree", pool_degree_power=1.0), degree)
     ids = pool.refresh(torch.Generator().manual_seed(0))["item"]
     assert (ids == 0).float().mean() > 0.8
+
+
+def test_known_matrix_agrees_with_pairwise_membership():
+    graph, _, _ = planted_graph()
+    idx = NeighbourIndex(graph)
+    gen = torch.Generator().manual_seed(1)
+    anchors = torch.randint(0, graph.num_nodes["user"], (40,), generator=gen)
+    columns = torch.randint(0, graph.num_nodes["item"], (30,), generator=gen)
+    columns[:5] = columns[5:10]  # duplicate columns
+    columns[-1] = -1  # a skipped column
+    got = idx.known_matrix("user", anchors, "item", columns)
+    want = idx.contains("user", anchors.unsqueeze(1), "item", columns.unsqueeze(0))
+    want[:, -1] = False
+    assert got.any() and torch.equal(got, want)

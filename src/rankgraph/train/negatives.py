@@ -41,7 +41,13 @@ SOURCE_NAMES = {IN_BATCH: "in_batch", POOL: "pool", SEMANTIC: "semantic"}
 
 
 class NeighbourIndex:
-    """Membership test "is (a, b) an edge of the training graph?" for typed node pairs."""
+    """Membership test "is (a, b) an edge of the training graph?" for typed node pairs.
+
+    Per (anchor type, candidate type): the sorted unique keys `a * N_b + b` of every edge
+    between the two types (any relation, either direction), and the same as a CSR over `a`
+    (`indptr`, `nbr`), so a whole candidate matrix can be tested from the anchors' neighbour
+    lists (sum of degrees searches) instead of one search per (anchor, candidate) cell.
+    """
 
     def __init__(self, graph: HeteroGraph, device: torch.device | str = "cpu") -> None:
         parts: dict[tuple[str, str], list[np.ndarray]] = {}
@@ -54,7 +60,17 @@ class NeighbourIndex:
             parts.setdefault((rel.src_type, rel.dst_type), []).append(src * n_dst + dst)
             parts.setdefault((rel.dst_type, rel.src_type), []).append(dst * n_src + src)
         self.num_nodes = dict(graph.num_nodes)
-        self.keys = {k: torch.from_numpy(np.unique(np.concatenate(v))).to(device) for k, v in parts.items()}
+        self.keys: dict[tuple[str, str], Tensor] = {}
+        self.indptr: dict[tuple[str, str], Tensor] = {}
+        self.nbr: dict[tuple[str, str], Tensor] = {}
+        for (a_t, b_t), v in parts.items():
+            keys = np.unique(np.concatenate(v))
+            n_b = self.num_nodes[b_t]
+            indptr = np.zeros(self.num_nodes[a_t] + 1, dtype=np.int64)
+            np.cumsum(np.bincount(keys // n_b, minlength=self.num_nodes[a_t]), out=indptr[1:])
+            self.keys[(a_t, b_t)] = torch.from_numpy(keys).to(device)
+            self.indptr[(a_t, b_t)] = torch.from_numpy(indptr).to(device)
+            self.nbr[(a_t, b_t)] = torch.from_numpy(keys % n_b).to(device)
 
     def contains(self, a_type: str, a: Tensor, b_type: str, b: Tensor) -> Tensor:
         """Bool tensor of the broadcast shape of `a` and `b`: True where (a, b) is an edge."""
@@ -65,6 +81,35 @@ class NeighbourIndex:
         q = (a * self.num_nodes[b_type] + b).clamp(min=0)
         pos = torch.searchsorted(keys, q.reshape(-1)).clamp_(max=keys.numel() - 1)
         return (keys[pos] == q.reshape(-1)).reshape(shape)
+
+    def known_matrix(self, a_type: str, anchors: Tensor, b_type: str, columns: Tensor) -> Tensor:
+        """Bool [n, K]: True where `columns[k]` (shared by every row; -1 = skip) is a neighbour
+        of `anchors[i]`. Cost: O(sum of the anchors' degrees * log K), not O(n * K)."""
+        n, k = anchors.shape[0], columns.shape[0]
+        out = torch.zeros((n, k), dtype=torch.bool, device=anchors.device)
+        indptr = self.indptr.get((a_type, b_type))
+        if indptr is None or n == 0 or k == 0:
+            return out
+        nbr = self.nbr[(a_type, b_type)]
+        start, deg = indptr[anchors], indptr[anchors + 1] - indptr[anchors]
+        total = int(deg.sum())
+        if total == 0:
+            return out
+        row = torch.repeat_interleave(torch.arange(n, device=anchors.device), deg, output_size=total)
+        excl = torch.cumsum(deg, 0) - deg
+        neighbours = nbr[start[row] + torch.arange(total, device=anchors.device) - excl[row]]
+        sorted_cols, order = torch.sort(columns, stable=True)
+        lo = torch.searchsorted(sorted_cols, neighbours)
+        hi = torch.searchsorted(sorted_cols, neighbours, right=True)
+        cnt = hi - lo
+        m = int(cnt.sum())
+        if m == 0:
+            return out
+        rr = torch.repeat_interleave(row, cnt, output_size=m)
+        ex = torch.cumsum(cnt, 0) - cnt
+        idx = torch.repeat_interleave(lo - ex, cnt, output_size=m) + torch.arange(m, device=anchors.device)
+        out[rr, order[idx]] = True
+        return out
 
 
 class NegativePool:
@@ -251,13 +296,15 @@ def build_candidates(
             # The positive's own node (and its duplicates in the batch) is never a negative.
             mask &= ~((cand == tid.unsqueeze(1)) & not_sem.unsqueeze(0))
             if cfg.mask_false_negatives and neighbours is not None:
+                # In-batch and pool columns hold the same node in every row; semantic ones are skipped.
+                columns = torch.where(not_sem, cand[0], torch.full_like(cand[0], -1)) if b else cand[0:0, 0]
                 for acode in present_anchor:
                     sel = anc_code[rows] == acode
                     if not sel.any():
                         continue
                     at = type_names[acode]
-                    known = neighbours.contains(at, anchor_ids[rows][sel].unsqueeze(1), t, cand[sel])
-                    mask[sel] &= ~(known & not_sem.unsqueeze(0))
+                    known = neighbours.known_matrix(at, anchor_ids[rows][sel], t, columns)
+                    mask[sel] &= ~known
         log_q_pos = log_q_neg = None
         if log_q_target is not None and t in log_q_target:
             log_q_pos = log_q_target[t][tid]
