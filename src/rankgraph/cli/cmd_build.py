@@ -71,8 +71,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Build the heterogeneous graph: id maps, engagement, semantic and side relations, node features.
 
-        Events strictly before --train-until (or graph.train_until) are used. The artifact's manifest records the
-        config, the cut, node and edge counts, degree statistics and the SQL that built it.
+        Events strictly before --train-until (or graph.train_until) are used. The artifact's manifest records the config, the cut, node and edge counts, degree statistics and the SQL that built it.
         """
         import time
 
