@@ -355,9 +355,13 @@ class ServiceRegistry:
                 sig = manifest_signature(state.path)
                 if sig is None or sig == seen_sig or sig == state.signature:
                     continue
+                try:
+                    fut = self.start_reload(state.path)
+                except ReloadBusy:
+                    continue  # another reload is running: look again at the next tick
                 seen_sig = sig  # try each new version once; a broken one waits for the next change
                 try:
-                    self.start_reload(state.path).result()
+                    fut.result()
                 except RankGraphError:
                     pass
 
