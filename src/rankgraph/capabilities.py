@@ -21,6 +21,7 @@ WITH_PYG = _has("torch_geometric")
 WITH_IMPLICIT = _has("implicit")
 WITH_FASTAPI = _has("fastapi") and _has("uvicorn")
 WITH_MATPLOTLIB = _has("matplotlib")
+WITH_TENSORBOARD = _has("tensorboard")
 
 
 def with_cuda() -> bool:

@@ -65,6 +65,7 @@ class TrainConfig:
     val_k: int = 10
     log_every: int = 10
     deterministic: bool = True
+    tensorboard: bool = True  # also write OUT/tensorboard/ when the tensorboard package is installed
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1:

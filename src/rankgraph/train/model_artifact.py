@@ -43,7 +43,7 @@ def save_model_artifact(
         gp = Path(graph_path).resolve()
         graph_info = {"path": str(gp), "manifest_blake2b": file_checksum(gp / MANIFEST)}
     with atomic_dir(out_dir) as tmp:
-        for name in ("metrics.jsonl", "checkpoints"):
+        for name in ("metrics.jsonl", "checkpoints", "tensorboard"):
             src = out_dir / name
             if src.is_dir():
                 shutil.copytree(src, tmp / name)

@@ -423,6 +423,24 @@ class Trainer:
         clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
         with open(self.out_dir / "metrics.jsonl", "a") as fh:
             fh.write(json.dumps(clean) + "\n")
+        writer = self._tensorboard()
+        if writer is not None:
+            for k, v in clean.items():
+                if isinstance(v, (int, float)) and k != "step":
+                    writer.add_scalar(f"{record.get('event', 'train')}/{k}", v, int(record.get("step", self.step)))
+            writer.flush()
+
+    def _tensorboard(self) -> Any:
+        """A SummaryWriter on OUT/tensorboard when enabled and the package is installed."""
+        from rankgraph.capabilities import WITH_TENSORBOARD
+
+        if not (self.tcfg.tensorboard and WITH_TENSORBOARD):
+            return None
+        if getattr(self, "_tb", None) is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._tb = SummaryWriter(str(self.out_dir / "tensorboard"))
+        return self._tb
 
     def _after_eval(self, metrics: dict[str, float]) -> bool:
         """Early-stopping bookkeeping; True when training should stop."""
