@@ -240,7 +240,7 @@ def create_app(cfg: ServeConfig, registry: Optional[ServiceRegistry] = None) -> 
     if registry is None:
         registry = ServiceRegistry.open(cfg, on_reload=metrics.observe_reload)
     else:
-        registry._on_reload = metrics.observe_reload
+        registry.on_reload = metrics.observe_reload
     batcher = None
     if cfg.batching:
         batcher = MicroBatcher(
@@ -258,6 +258,7 @@ def create_app(cfg: ServeConfig, registry: Optional[ServiceRegistry] = None) -> 
             return fn(*args, **kwargs)
 
         return run_in_threadpool(call)
+
     registry.start_watcher(cfg.watch_interval_s)
 
     @asynccontextmanager

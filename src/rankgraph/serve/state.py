@@ -13,6 +13,7 @@ import concurrent.futures
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -266,20 +267,20 @@ class ServiceRegistry:
     `_lock`. One reload runs at a time; a failed one leaves the current state serving.
     """
 
-    def __init__(self, cfg: ServeConfig, state: ServiceState, graph: HeteroGraph | None = None, on_reload=None) -> None:
+    def __init__(self, cfg: ServeConfig, state: ServiceState, graph: HeteroGraph | None = None, on_reload: Callable[[str], None] | None = None) -> None:
         self.cfg = cfg
         self.root = cfg.root()
         self.graph = graph
         self._state = state
         self._lock = threading.Lock()
         self._reloading = threading.Lock()
-        self._on_reload = on_reload
+        self.on_reload = on_reload
         self.last_reload: dict[str, Any] | None = None
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
 
     @classmethod
-    def open(cls, cfg: ServeConfig, on_reload=None) -> ServiceRegistry:
+    def open(cls, cfg: ServeConfig, on_reload: Callable[[str], None] | None = None) -> ServiceRegistry:
         """Load the graph (when given) and the startup artifact."""
         graph = HeteroGraph.load(cfg.graph) if cfg.graph is not None else None
         return cls(cfg, load_state(cfg.embeddings, cfg, graph), graph, on_reload)
@@ -307,21 +308,21 @@ class ServiceRegistry:
         except RankGraphError as exc:
             record.update(status="refused", error=str(exc), finished_at=time.time())
             self.last_reload = record
-            if self._on_reload:
-                self._on_reload("refused")
+            if self.on_reload:
+                self.on_reload("refused")
             raise
         except Exception as exc:  # an unexpected defect in the files must not kill the service
             record.update(status="refused", error=f"{type(exc).__name__}: {exc}", finished_at=time.time())
             self.last_reload = record
-            if self._on_reload:
-                self._on_reload("refused")
+            if self.on_reload:
+                self.on_reload("refused")
             raise ArtifactError(f"{path}: cannot load ({type(exc).__name__}: {exc})") from exc
         with self._lock:
             self._state = state
         record.update(status="ok", finished_at=time.time(), load_seconds=state.load_seconds)
         self.last_reload = record
-        if self._on_reload:
-            self._on_reload("ok")
+        if self.on_reload:
+            self.on_reload("ok")
         return state
 
     def start_reload(self, path: Path) -> concurrent.futures.Future:
