@@ -3,9 +3,10 @@
 3 node types (user 1M, item 200k, tag 5k), 5 relations (user->item clicks, their
 reverse, item<->item similarity, tag->item and reverse: 6.0M edges), dim 64. Measured in
 the same run: PyG `HeteroConv` of `GraphConv(aggr="mean")` on the same graph (the same
-maths up to PyG's per-relation root weight), and the memory-bandwidth floor: the bytes the
+maths up to PyG's per-relation root weight), the memory-bandwidth floor (the bytes the
 two sparse products of forward and backward must at least move, divided by the bandwidth
-of a numpy copy measured here.
+of a numpy copy measured here) and the compute floor of the layer's dense GEMMs (their
+flops divided by the rate of the same GEMM shape measured here).
 
     .venv/bin/python benchmarks/bench_layer.py [--scale 1.0] [--repeat 3] [--threads 1] [--no-pyg]
 """
@@ -59,6 +60,17 @@ def copy_bandwidth(nbytes: int = 512 * 2**20, repeat: int = 3) -> float:
         np.copyto(dst, src)
         best = min(best, time.perf_counter() - t0)
     return 2 * nbytes / best
+
+
+def gemm_rate(d: int, n: int = 1_000_000, repeat: int = 3) -> float:
+    """FLOP/s of the layer's dense shape, `[n, d] @ [d, d]`."""
+    x, w = torch.randn(n, d), torch.randn(d, d)
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        x @ w
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n * d * d / best
 
 
 def time_fwd_bwd(fns: dict[str, object], x: dict[str, torch.Tensor], repeat: int) -> dict[str, float]:
@@ -141,6 +153,14 @@ def main() -> None:
     for label, t in results.items():
         print(f"{label}: {t:.3f} s forward+backward (best of {args.repeat})")
     ours = results[next(iter(results))]
+    rate = gemm_rate(d)
+    probe = RelationalLayer(d, d, schema.node_types, schema.relations, ModelConfig(dim=d, mixing=False))
+    rows = sum(graph.num_nodes.values())  # self-loop GEMMs
+    for name in gt.relations:  # one GEMM per relation on n_dst (aggregate first) or n_src rows
+        rows += adj[name].shape[1] if probe._transform_first(adj[name]) else adj[name].shape[0]
+    flops = 3 * 2 * rows * d * d  # forward + two backward GEMMs per term
+    print(f"dense GEMM rate ([n,{d}]@[{d},{d}]): {rate / 1e9:.1f} GFLOP/s; the layer's GEMMs "
+          f"({flops / 1e9:.1f} GFLOP) take at least {flops / rate:.2f} s")
     bw = copy_bandwidth()
     floor_bytes = sum(
         2 * (r.num_edges * 8 + (graph.num_nodes[r.src_type] + graph.num_nodes[r.dst_type]) * d * 4)
@@ -149,6 +169,7 @@ def main() -> None:
     floor = floor_bytes / bw
     print(f"memory bandwidth (numpy copy, read+write): {bw / 1e9:.1f} GB/s; floor for the sparse products "
           f"({floor_bytes / 1e9:.2f} GB moved): {floor:.3f} s; ours (GraphConv-equivalent) / floor = {ours / floor:.1f}x")
+    print(f"ours (GraphConv-equivalent) / (sparse bandwidth floor + GEMM floor) = {ours / (floor + flops / rate):.1f}x")
     if pyg_label in results:
         print(f"speed-up ours (GraphConv-equivalent) vs PyG: {results[pyg_label] / ours:.1f}x")
 

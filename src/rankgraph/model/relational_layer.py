@@ -117,7 +117,9 @@ class RelationalLayer(nn.Module):
             out = self.norm[dst_type](out)
         return out
 
-    def _aggregate(self, rel: RelationSpec, h_dst: Tensor, h_src: dict[str, Tensor], adj: dict[str, SparseAdjacency]) -> Tensor:
+    def _aggregate(
+        self, rel: RelationSpec, h_dst: Tensor, h_src: dict[str, Tensor], adj: dict[str, SparseAdjacency]
+    ) -> Tensor:
         if rel.name in adj:
             return adj[rel.name].matmul(h_src[rel.name])
         return h_dst.new_zeros((h_dst.shape[0], self.in_dim))  # no edges of this relation reach these rows
@@ -194,7 +196,9 @@ class RelationalLayer(nn.Module):
             if rel.name in adj:
                 terms.append(self.message(rel, adj[rel.name], h_src[rel.name]))
             else:
-                terms.append(self.rel_mlp[rel.name](h_dst.new_zeros((h_dst.shape[0], self.out_dim)) + self.rel_bias[self.rel_index[rel.name]]))
+                # no edges reach these rows: f_r of the bias alone, as in the full graph
+                empty = h_dst.new_zeros((h_dst.shape[0], self.out_dim)) + self.rel_bias[self.rel_index[rel.name]]
+                terms.append(self.rel_mlp[rel.name](empty))
         if self.mix is not None:
             return self.mix[dst_type](torch.cat(terms, dim=-1))
         out = terms[0]
