@@ -1,16 +1,23 @@
-"""Two gloo processes on one machine against one process, through `torchrun` and the CLI."""
+"""Two gloo processes on one machine against one process.
+
+The ranks are started with `torch.multiprocessing` (spawn) and join the process group from
+the same RANK/WORLD_SIZE/MASTER_* environment that `torchrun` sets, through the same
+`distributed.from_env` the CLI uses; the `torchrun -m rankgraph.cli.main train` path itself
+is exercised by benchmarks/bench_train.py (a torchrun launcher here would cost a third
+interpreter start-up on an already loaded test machine).
+"""
 
 import json
 import os
 import socket
-import subprocess
-import sys
 
 import torch
+import torch.multiprocessing as mp
 from safetensors.torch import load_file
 
 from graphs import planted_graph
 from rankgraph.config import load_config
+from rankgraph.train.distributed import from_env, shutdown
 from rankgraph.train.trainer import train_graph
 
 # Data parallelism shards each step's positives over ranks. In-batch negatives come from a
@@ -24,10 +31,10 @@ OPTS = [
     "train.negatives.pool_samples=16",
     "train.negatives.in_batch=false",
     "train.eval_every=4",
+    "train.log_every=1",
     "model.dim=8",
     "model.feature_dim=8",
     "model.dropout=0.0",
-    "train.log_every=1",
 ]
 
 
@@ -37,23 +44,24 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _run(args: list[str], tmp_path) -> None:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.run(args, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+def _worker(rank: int, world: int, port: int, out: str) -> None:
+    os.environ.update(
+        RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
+    )
+    torch.set_num_threads(1)
+    graph, _, _ = planted_graph()
+    ctx = from_env("cpu")
+    try:
+        assert ctx.world == world and ctx.backend == "gloo"
+        train_graph(graph, load_config(None, OPTS), out, dist_ctx=ctx)
+    finally:
+        shutdown(ctx)
 
 
 def test_two_gloo_processes_match_single_process_training(tmp_path):
     graph, _, _ = planted_graph()
-    graph.save(tmp_path / "graph")
-    sets = [x for o in OPTS for x in ("--set", o)]
-    cli = ["-m", "rankgraph.cli.main", "train", "--graph", str(tmp_path / "graph"), "--quiet"]
-    train_graph(graph, load_config(None, OPTS), tmp_path / "one")  # in-process: saves a start-up
-    torchrun = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-        "--master-addr", "127.0.0.1", "--master-port", str(_free_port()),
-    ]
-    _run([*torchrun, *cli, "--out", str(tmp_path / "two"), *sets], tmp_path)
+    train_graph(graph, load_config(None, OPTS), tmp_path / "one")
+    mp.start_processes(_worker, args=(2, _free_port(), str(tmp_path / "two")), nprocs=2, start_method="spawn")
     one = load_file(str(tmp_path / "one" / "model.safetensors"))
     two = load_file(str(tmp_path / "two" / "model.safetensors"))
     for k in one:
