@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from rankgraph.capabilities import with_cuda
 from rankgraph.config.model import ModelConfig
 from rankgraph.errors import ConfigError
 from rankgraph.graph.sample import NeighborSampler
@@ -94,3 +95,17 @@ def test_state_dict_loads_into_model_rebuilt_from_schema_dict(graph):
     again.load_state_dict(model.state_dict())
     gt = GraphTensors.from_graph(graph)
     torch.testing.assert_close(again.forward_full(gt)["user"], model.forward_full(gt)["user"])
+
+
+@pytest.mark.skipif(not with_cuda(), reason="needs a CUDA device")
+def test_sampled_forward_equals_full_forward_on_cuda(graph):
+    model = _model(graph).eval().cuda()
+    gt = GraphTensors.from_graph(graph, "cuda")
+    full = model.forward_full(gt)
+    sampler = NeighborSampler(gt, [100, 100])
+    sub = sampler.sample({t: s.cuda() for t, s in SEEDS.items()}, torch.Generator("cuda").manual_seed(0))
+    sampled = model.forward_sampled(sub)
+    for t, seeds in SEEDS.items():
+        torch.testing.assert_close(sampled[t], full[t][seeds.cuda()], rtol=1e-4, atol=1e-5)
+    small = sampler.sample({"item": torch.arange(9, device="cuda")}, torch.Generator("cuda").manual_seed(0))
+    assert small.input_nodes["user"].device.type == "cuda"
