@@ -90,3 +90,12 @@ def test_losses_reject_mismatched_shapes():
         info_nce(pos, neg, torch.ones(1, 3, dtype=torch.bool), 1.0)
     with pytest.raises(ValueError, match="neg"):
         triplet(pos, neg[0], mask, 0.2)
+
+
+def test_anchor_without_valid_negatives_gives_finite_gradients():
+    pos = torch.tensor([[0.5, 0.2]], requires_grad=True)
+    neg = torch.tensor([[[0.1, 0.3], [0.4, 0.6]]], requires_grad=True)
+    mask = torch.tensor([[True, True], [False, False]])
+    (info_nce(pos, neg, mask, 0.1) + triplet(pos, neg, mask, 0.2)).backward()
+    assert torch.isfinite(pos.grad).all() and torch.isfinite(neg.grad).all()
+    assert pos.grad[0, 1] == 0 and (neg.grad[0, 1] == 0).all()

@@ -59,6 +59,7 @@ def info_nce(
     with which a candidate enters the candidate set, subtracted from its logit so that
     popular items, which appear as in-batch negatives more often, are not over-penalised.
     Shapes: `log_q_pos` [B] or [H, B]; `log_q_neg` [K], [B, K] or [H, B, K].
+    Anchors whose negatives are all masked get l = 0 and are left out of the mean.
 
     Worked example (one head, tau = 1, no correction): s^+ = 0.5, negatives 0.1 and 0.3 ->
     l = -log(e^0.5 / (e^0.5 + e^0.1 + e^0.3)) = 0.9119.
@@ -72,10 +73,12 @@ def info_nce(
         pos_logit = pos_logit - log_q_pos
     if log_q_neg is not None:
         neg_logit = neg_logit - log_q_neg
-    neg_logit = neg_logit.masked_fill(~m, _NEG_INF)
-    logits = torch.cat([pos_logit.unsqueeze(-1), neg_logit], dim=-1)  # [H, B, 1+K]
-    per_anchor = torch.logsumexp(logits, dim=-1) - pos_logit  # [H, B]
     valid = m.any(dim=-1)  # [H, B]
+    # Rows without a valid negative get a finite dummy (all -inf would give NaN gradients);
+    # they are dropped from the mean below.
+    neg_logit = neg_logit.masked_fill(~m & valid.unsqueeze(-1), _NEG_INF)
+    # log(e^pos + sum_k e^neg_k) without concatenating the positive onto the [H, B, K] logits.
+    per_anchor = torch.logaddexp(pos_logit, torch.logsumexp(neg_logit, dim=-1)) - pos_logit  # [H, B]
     return _masked_head_mean(per_anchor, valid)
 
 

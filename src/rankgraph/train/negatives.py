@@ -190,8 +190,10 @@ class CandidateGroup:
     neg       Tensor [H, b, K]      cosine(anchor, candidate)
     mask      BoolTensor [b, K]     valid negatives
     source    LongTensor [K]        IN_BATCH / POOL / SEMANTIC per column
-    cand_ids  LongTensor [b, K]     node id of each candidate (type `node_type`)
-    log_q_pos Tensor [b] | None,  log_q_neg Tensor [b, K] | None   (logQ correction)
+    col_ids   LongTensor [K]        node of each in-batch / pool column (-1 for semantic ones,
+                                    whose node is the row's own target); `cand_ids` expands it
+    target_ids LongTensor [b]       the positive target of each anchor
+    log_q_pos Tensor [b] | None,  log_q_neg Tensor [K] | None   (logQ correction)
     """
 
     node_type: str
@@ -200,9 +202,18 @@ class CandidateGroup:
     neg: Tensor
     mask: Tensor
     source: Tensor
-    cand_ids: Tensor
+    col_ids: Tensor
+    target_ids: Tensor
     log_q_pos: Tensor | None = None
     log_q_neg: Tensor | None = None
+
+    @property
+    def cand_ids(self) -> Tensor:
+        """Node id of every candidate, [b, K] (materialised on demand: tests, inspection)."""
+        ids = self.col_ids.unsqueeze(0).expand(self.target_ids.shape[0], -1).clone()
+        sem = self.source == SEMANTIC
+        ids[:, sem] = self.target_ids.unsqueeze(1)
+        return ids
 
 
 @dataclass
@@ -252,62 +263,56 @@ def build_candidates(
         tid = target_ids[rows]
         b = rows.shape[0]
         pos = torch.einsum("bhd,bhd->hb", a, p)
-        sims, masks, sources, ids, lq = [], [], [], [], []
+        # Column-wise pieces: every in-batch and pool column holds the same node in every row.
+        sims, cols, valid, sources, lq = [], [], [], [], []
+        want_lq = log_q_target is not None and t in log_q_target
         if cfg.in_batch:
             sims.append(torch.einsum("bhd,khd->hbk", a, p))
-            ids.append(tid.unsqueeze(0).expand(b, b))
-            masks.append(torch.ones(b, b, dtype=torch.bool, device=device))
+            cols.append(tid)
+            valid.append(torch.ones(b, dtype=torch.bool, device=device))
             sources.append(torch.full((b,), IN_BATCH, device=device))
-            if log_q_target is not None and t in log_q_target:
-                lq.append(log_q_target[t][tid].unsqueeze(0).expand(b, b))
-            else:
-                lq.append(torch.zeros(b, b, device=device))
+            if want_lq:
+                lq.append(log_q_target[t][tid])
         if cfg.pool and pools is not None and t in pools:
             pv = pools[t]
+            n_pool = pv.ids.shape[0]
             sims.append(torch.einsum("bhd,khd->hbk", a, pv.emb))
-            ids.append(pv.ids.unsqueeze(0).expand(b, -1))
-            masks.append((pv.ids >= 0).unsqueeze(0).expand(b, -1))
-            sources.append(torch.full((pv.ids.shape[0],), POOL, device=device))
-            if pool_log_q is not None and t in pool_log_q:
-                lq.append(pool_log_q[t].unsqueeze(0).expand(b, -1))
-            else:
-                lq.append(torch.zeros(b, pv.ids.shape[0], device=device))
+            cols.append(pv.ids)
+            valid.append(pv.ids >= 0)
+            sources.append(torch.full((n_pool,), POOL, device=device))
+            if want_lq:
+                lq.append(pool_log_q[t] if pool_log_q is not None and t in pool_log_q else torch.zeros(n_pool, device=device))
         if cfg.semantic and H > 1:
             # Column j holds v's head (h + 1 + j) % H as a negative for u's head h.
             other = torch.stack([p.roll(-(j + 1), dims=1) for j in range(H - 1)], dim=2)  # [b, H, H-1, D]
             sims.append(torch.einsum("bhd,bhjd->hbj", a, other))
-            ids.append(tid.unsqueeze(1).expand(b, H - 1))
-            masks.append(torch.ones(b, H - 1, dtype=torch.bool, device=device))
+            cols.append(torch.full((H - 1,), -1, dtype=torch.long, device=device))  # per row: the target
+            valid.append(torch.ones(H - 1, dtype=torch.bool, device=device))
             sources.append(torch.full((H - 1,), SEMANTIC, device=device))
-            lq.append(torch.zeros(b, H - 1, device=device))
-        if not sims:
-            neg = a.new_zeros(H, b, 0)
-            mask = torch.zeros(b, 0, dtype=torch.bool, device=device)
-            source = torch.zeros(0, dtype=torch.long, device=device)
-            cand = torch.zeros(b, 0, dtype=torch.long, device=device)
-            lqn = torch.zeros(b, 0, device=device)
-        else:
-            neg = torch.cat(sims, dim=-1)
-            mask = torch.cat(masks, dim=-1).clone()
+            if want_lq:
+                lq.append(torch.zeros(H - 1, device=device))
+        if sims:
+            neg = torch.cat(sims, dim=-1) if len(sims) > 1 else sims[0]
+            col_ids = torch.cat(cols).long()
             source = torch.cat(sources).long()
-            cand = torch.cat(ids, dim=-1)
-            lqn = torch.cat(lq, dim=-1)
-            not_sem = source != SEMANTIC
-            # The positive's own node (and its duplicates in the batch) is never a negative.
-            mask &= ~((cand == tid.unsqueeze(1)) & not_sem.unsqueeze(0))
+            # The positive's own node (and its duplicates in the batch) is never a negative;
+            # semantic columns carry -1 here, so they are never caught by this test.
+            mask = torch.cat(valid).unsqueeze(0) & (col_ids.unsqueeze(0) != tid.unsqueeze(1))
             if cfg.mask_false_negatives and neighbours is not None:
-                # In-batch and pool columns hold the same node in every row; semantic ones are skipped.
-                columns = torch.where(not_sem, cand[0], torch.full_like(cand[0], -1)) if b else cand[0:0, 0]
                 for acode in present_anchor:
                     sel = anc_code[rows] == acode
                     if not sel.any():
                         continue
-                    at = type_names[acode]
-                    known = neighbours.known_matrix(at, anchor_ids[rows][sel], t, columns)
+                    known = neighbours.known_matrix(type_names[acode], anchor_ids[rows][sel], t, col_ids)
                     mask[sel] &= ~known
+        else:
+            neg = a.new_zeros(H, b, 0)
+            col_ids = torch.zeros(0, dtype=torch.long, device=device)
+            source = torch.zeros(0, dtype=torch.long, device=device)
+            mask = torch.zeros(b, 0, dtype=torch.bool, device=device)
         log_q_pos = log_q_neg = None
-        if log_q_target is not None and t in log_q_target:
+        if want_lq:
             log_q_pos = log_q_target[t][tid]
-            log_q_neg = lqn
-        groups.append(CandidateGroup(t, rows, pos, neg, mask, source, cand, log_q_pos, log_q_neg))
+            log_q_neg = torch.cat(lq) if lq else torch.zeros(0, device=device)
+        groups.append(CandidateGroup(t, rows, pos, neg, mask, source, col_ids, tid, log_q_pos, log_q_neg))
     return groups
