@@ -54,13 +54,19 @@ def test_approximate_index_recall_is_high(kind):
 
 
 @pytest.mark.parametrize(
-    "kind", ["exact", pytest.param("ivf", marks=needs_faiss), pytest.param("hnsw", marks=needs_faiss)]
+    "kind,use_faiss",
+    [
+        ("exact", False),
+        pytest.param("exact", True, marks=needs_faiss),
+        pytest.param("ivf", True, marks=needs_faiss),
+        pytest.param("hnsw", True, marks=needs_faiss),
+    ],
 )
-def test_excluded_rows_are_never_returned(kind):
+def test_excluded_rows_are_never_returned(kind, use_faiss):
     x, q = _unit(2000, 8, 4), _unit(30, 8, 5)
     _, top = EmbeddingIndex(x, IndexConfig(kind="exact"), use_faiss=False).search(q, 50)
     exclude = [top[i, : 20 + i] for i in range(30)]  # the best rows, which a plain search returns
-    _, rows = EmbeddingIndex(x, IndexConfig(kind=kind)).search(q, 10, exclude=exclude)
+    _, rows = EmbeddingIndex(x, IndexConfig(kind=kind, batch=7), use_faiss=use_faiss).search(q, 10, exclude=exclude)
     for i in range(30):
         assert not np.isin(rows[i], exclude[i]).any()
     assert (rows >= 0).all()

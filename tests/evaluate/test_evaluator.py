@@ -91,3 +91,14 @@ def test_eval_rows_agree_with_embedding_rows():
     assert d.train.user.tolist() == [1, 0] and d.train.item.tolist() == [1, 3]
     np.testing.assert_array_equal(items[d.train.item[1]], emb.types["video"].vectors[1])
     assert isinstance(d.user_ids, pa.Array)
+
+
+def test_max_users_samples_a_fixed_subset(planted_events):
+    from rankgraph.evaluate.baselines import Popularity
+
+    d = EvalData.from_events(planted_events, cut=100)
+    cfg = EvaluateConfig(ks=[5], max_users=10, seed=3)
+    a = evaluate(d, Popularity().fit(d), cfg, parts=("user_item",))
+    b = evaluate(d, Popularity().fit(d), cfg, parts=("user_item",))
+    assert a["counts"]["evaluated_users"] == 10 and a["user_item"]["all"]["users"] == 10
+    assert a == b
