@@ -23,9 +23,9 @@ def brute(query: np.ndarray, k: int, skip: set = frozenset()) -> list[tuple[str,
     return [ITEM_KEYS[i] for i in order[:k]]
 
 
-def test_health_reports_the_loaded_artifact(client, artifacts):
+def test_health_reports_the_loaded_artifact(client, shared_artifacts):
     r = client.get("/health")
-    assert r.status_code == 200 and r.json()["artifact"] == str(artifacts["a"])
+    assert r.status_code == 200 and r.json()["artifact"] == str(shared_artifacts["a"])
 
 
 def test_info_reports_counts_index_kinds_and_manifest(client):
@@ -64,12 +64,12 @@ def test_recommend_keeps_seen_items_when_asked(client):
     assert set(SEEN[1000]) <= set(keys(items))
 
 
-def test_recommend_exclude_seen_without_a_graph_is_409(artifacts):
+def test_recommend_exclude_seen_without_a_graph_is_409(shared_artifacts):
     from fastapi.testclient import TestClient
 
     from rankgraph.serve.app import create_app
 
-    with TestClient(create_app(ServeConfig(embeddings=artifacts["a"]))) as c:
+    with TestClient(create_app(ServeConfig(embeddings=shared_artifacts["a"]))) as c:
         r = c.post("/recommend", json={"user_id": 1000, "k": 5, "exclude_seen": True})
     assert r.status_code == 409 and "--graph" in r.json()["detail"]
 
@@ -120,12 +120,12 @@ def test_string_id_for_an_integer_id_type_is_422(client):
     assert r.status_code == 422 and "integer ids" in r.json()["detail"]
 
 
-def test_triggers_mode_sums_weight_times_similarity_over_trigger_neighbours(artifacts):
+def test_triggers_mode_sums_weight_times_similarity_over_trigger_neighbours(shared_artifacts):
     from fastapi.testclient import TestClient
 
     from rankgraph.serve.app import create_app
 
-    cfg = ServeConfig(embeddings=artifacts["a"], neighbours=5, trigger_weights={"like": 3.0})
+    cfg = ServeConfig(embeddings=shared_artifacts["a"], neighbours=5, trigger_weights={"like": 3.0})
     triggers = [("post", 2, None), ("video", "v4", "like"), ("post", 9, "click")]
     with TestClient(create_app(cfg)) as c:
         body = {"mode": "triggers", "k": 8, "recent_items": [{"item_type": t, "id": i, "event": e} for t, i, e in triggers]}
@@ -204,24 +204,24 @@ def test_body_over_the_limit_is_413(client):
     assert client.post("/cluster", content=body, headers={"content-type": "application/json"}).status_code == 413
 
 
-def test_metrics_count_requests_per_endpoint_and_status(client):
-    client.post("/recommend", json={"user_id": 1000, "k": 5})
-    client.post("/recommend", json={"user_id": 1000, "k": 5})
-    client.post("/recommend", json={"user_id": 1, "k": 5})
-    text = client.get("/metrics").text
+def test_metrics_count_requests_per_endpoint_and_status(fresh_client):
+    fresh_client.post("/recommend", json={"user_id": 1000, "k": 5})
+    fresh_client.post("/recommend", json={"user_id": 1000, "k": 5})
+    fresh_client.post("/recommend", json={"user_id": 1, "k": 5})
+    text = fresh_client.get("/metrics").text
     assert 'rankgraph_requests_total{endpoint="/recommend",method="POST",status="200"} 2' in text
     assert 'rankgraph_requests_total{endpoint="/recommend",method="POST",status="404"} 1' in text
     assert 'rankgraph_request_seconds_count{endpoint="/recommend"} 3' in text
 
 
-def test_batched_service_answers_concurrent_requests_like_brute_force(artifacts):
+def test_batched_service_answers_concurrent_requests_like_brute_force(shared_artifacts):
     from concurrent.futures import ThreadPoolExecutor
 
     from fastapi.testclient import TestClient
 
     from rankgraph.serve.app import create_app
 
-    cfg = ServeConfig(embeddings=artifacts["a"], graph=artifacts["graph"], batching=True, batch_window_ms=20)
+    cfg = ServeConfig(embeddings=shared_artifacts["a"], graph=shared_artifacts["graph"], batching=True, batch_window_ms=20)
     users = USERS[:12]
     with TestClient(create_app(cfg)) as c, ThreadPoolExecutor(6) as pool:
         got = list(pool.map(lambda u: c.post("/recommend", json={"user_id": u, "k": 5 + u % 4}).json()["items"], users))

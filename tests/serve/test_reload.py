@@ -22,63 +22,63 @@ def corrupt_copy(src, dst):
     return dst
 
 
-def test_reload_of_a_good_artifact_swaps_it_in(client, artifacts):
-    before = client.post("/similar", json={"node_type": "post", "id": 3, "k": 3}).json()
-    r = client.post("/reload", json={"path": str(artifacts["b"]), "wait": True})
+def test_reload_of_a_good_artifact_swaps_it_in(fresh_client, artifacts):
+    before = fresh_client.post("/similar", json={"node_type": "post", "id": 3, "k": 3}).json()
+    r = fresh_client.post("/reload", json={"path": str(artifacts["b"]), "wait": True})
     assert r.status_code == 200 and r.json()["status"] == "ok"
-    assert client.get("/info").json()["artifact"] == str(artifacts["b"])
-    after = client.post("/similar", json={"node_type": "post", "id": 3, "k": 3}).json()
+    assert fresh_client.get("/info").json()["artifact"] == str(artifacts["b"])
+    after = fresh_client.post("/similar", json={"node_type": "post", "id": 3, "k": 3}).json()
     assert after != before
 
 
-def test_reload_without_wait_answers_202_and_swaps_in_the_background(client, artifacts):
-    r = client.post("/reload", json={"path": str(artifacts["b"])})
+def test_reload_without_wait_answers_202_and_swaps_in_the_background(fresh_client, artifacts):
+    r = fresh_client.post("/reload", json={"path": str(artifacts["b"])})
     assert r.status_code == 202 and r.json()["status"] == "loading"
     deadline = time.time() + 10
-    while client.get("/info").json()["artifact"] != str(artifacts["b"]) and time.time() < deadline:
+    while fresh_client.get("/info").json()["artifact"] != str(artifacts["b"]) and time.time() < deadline:
         time.sleep(0.02)
-    assert client.get("/info").json()["last_reload"]["status"] == "ok"
+    assert fresh_client.get("/info").json()["last_reload"]["status"] == "ok"
 
 
-def test_reload_of_a_corrupt_artifact_is_refused_and_the_old_one_keeps_serving(client, artifacts):
+def test_reload_of_a_corrupt_artifact_is_refused_and_the_old_one_keeps_serving(fresh_client, artifacts):
     bad = corrupt_copy(artifacts["a"], artifacts["root"] / "emb_bad")
-    before = client.post("/recommend", json={"user_id": 1003, "k": 5}).json()
-    r = client.post("/reload", json={"path": str(bad), "wait": True})
+    before = fresh_client.post("/recommend", json={"user_id": 1003, "k": 5}).json()
+    r = fresh_client.post("/reload", json={"path": str(bad), "wait": True})
     assert r.status_code == 400 and "post.npy" in r.json()["detail"]
-    info = client.get("/info").json()
+    info = fresh_client.get("/info").json()
     assert info["artifact"] == str(artifacts["a"]) and info["last_reload"]["status"] == "refused"
-    assert client.post("/recommend", json={"user_id": 1003, "k": 5}).json() == before
-    assert 'rankgraph_reloads_total{result="refused"} 1' in client.get("/metrics").text
+    assert fresh_client.post("/recommend", json={"user_id": 1003, "k": 5}).json() == before
+    assert 'rankgraph_reloads_total{result="refused"} 1' in fresh_client.get("/metrics").text
 
 
-def test_reload_of_a_missing_directory_is_refused(client, artifacts):
-    r = client.post("/reload", json={"path": str(artifacts["root"] / "nothing"), "wait": True})
-    assert r.status_code == 400 and client.get("/info").json()["artifact"] == str(artifacts["a"])
+def test_reload_of_a_missing_directory_is_refused(fresh_client, artifacts):
+    r = fresh_client.post("/reload", json={"path": str(artifacts["root"] / "nothing"), "wait": True})
+    assert r.status_code == 400 and fresh_client.get("/info").json()["artifact"] == str(artifacts["a"])
 
 
-def test_reload_outside_the_allowed_root_is_403(client, artifacts):
-    r = client.post("/reload", json={"path": str(artifacts["outside"]), "wait": True})
+def test_reload_outside_the_allowed_root_is_403(fresh_client, artifacts):
+    r = fresh_client.post("/reload", json={"path": str(artifacts["outside"]), "wait": True})
     assert r.status_code == 403 and "outside the allowed root" in r.json()["detail"]
 
 
-def test_reload_path_with_dotdot_is_403(client, artifacts):
+def test_reload_path_with_dotdot_is_403(fresh_client, artifacts):
     sneaky = f"{artifacts['root']}/../outside/emb"
-    assert client.post("/reload", json={"path": sneaky, "wait": True}).status_code == 403
+    assert fresh_client.post("/reload", json={"path": sneaky, "wait": True}).status_code == 403
 
 
-def test_reload_through_a_symlink_leaving_the_root_is_403(client, artifacts):
+def test_reload_through_a_symlink_leaving_the_root_is_403(fresh_client, artifacts):
     link = artifacts["root"] / "link"
     link.symlink_to(artifacts["outside"], target_is_directory=True)
-    assert client.post("/reload", json={"path": str(link), "wait": True}).status_code == 403
+    assert fresh_client.post("/reload", json={"path": str(link), "wait": True}).status_code == 403
 
 
-def test_requests_during_reloads_never_fail(client, artifacts):
+def test_requests_during_reloads_never_fail(fresh_client, artifacts):
     errors: list[str] = []
     stop = threading.Event()
 
     def hammer(user: int) -> None:
         while not stop.is_set():
-            r = client.post("/recommend", json={"user_id": user, "k": 10})
+            r = fresh_client.post("/recommend", json={"user_id": user, "k": 10})
             if r.status_code != 200 or len(r.json()["items"]) != 10:
                 errors.append(f"{r.status_code} {r.text[:200]}")
 
@@ -88,13 +88,13 @@ def test_requests_during_reloads_never_fail(client, artifacts):
     try:
         for i in range(6):
             target = artifacts["b"] if i % 2 == 0 else artifacts["a"]
-            assert client.post("/reload", json={"path": str(target), "wait": True}).status_code == 200
+            assert fresh_client.post("/reload", json={"path": str(target), "wait": True}).status_code == 200
     finally:
         stop.set()
         for t in threads:
             t.join()
     assert errors == []
-    assert client.get("/info").json()["last_reload"]["status"] == "ok"
+    assert fresh_client.get("/info").json()["last_reload"]["status"] == "ok"
 
 
 def test_watcher_reloads_when_the_manifest_changes(artifacts):
