@@ -96,7 +96,7 @@ class SampledSubgraph:
 def unique_in_order(x: Tensor, scratch: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Unique values of `x` in order of first appearance, and each element's index into them.
 
-    With `scratch` (Long[> max(x)] filled with INT64_MAX: the sampler keeps one slot per node)
+    With `scratch` (Int/Long[> max(x)] filled with its dtype's max: the sampler keeps one slot per node)
     this is O(len(x)) without sorting, and the scratch is refilled before returning.
     Without it, `torch.unique` (a sort) is used.
     """
@@ -110,16 +110,22 @@ def unique_in_order(x: Tensor, scratch: Tensor | None = None) -> tuple[Tensor, T
         order = torch.argsort(first)
         rank = torch.empty_like(order)
         rank[order] = torch.arange(order.shape[0], device=x.device)
-        return uniq[order], rank[inv]
+        return _g(uniq, order), _g(rank, inv)
+    pos = pos.to(scratch.dtype)
     scratch.scatter_reduce_(0, x, pos, reduce="amin")
-    first = scratch[x]
-    scratch[x] = _SENTINEL
+    first = _g(scratch, x)
+    scratch.index_fill_(0, x, torch.iinfo(scratch.dtype).max)
     is_first = first == pos
     rank = torch.cumsum(is_first, 0) - 1
-    return x[is_first], rank[first]
+    return x[is_first], _g(rank, first)
 
 
-_SENTINEL = torch.iinfo(torch.int64).max
+_SENTINEL = torch.iinfo(torch.int32).max  # int32 scratch: half the bytes of int64 in every pass
+
+
+def _g(values: Tensor, index: Tensor) -> Tensor:
+    """`values[index]` for a 1-D index: `index_select`, several times faster than advanced indexing on CPU."""
+    return values.index_select(0, index)
 
 
 def _ragged_arange(starts: Tensor, counts: Tensor) -> tuple[Tensor, Tensor]:
@@ -127,7 +133,7 @@ def _ragged_arange(starts: Tensor, counts: Tensor) -> tuple[Tensor, Tensor]:
     total = int(counts.sum()) if counts.numel() else 0
     seg = torch.repeat_interleave(torch.arange(counts.shape[0], device=counts.device), counts, output_size=total)
     excl = torch.cumsum(counts, 0) - counts
-    pos = starts[seg] + torch.arange(total, device=counts.device) - excl[seg]
+    pos = _g(starts - excl, seg) + torch.arange(total, device=counts.device)
     return seg, pos
 
 
@@ -161,7 +167,7 @@ class NeighborSampler:
         # one sentinel-filled slot per node and type: O(n) dedup without sorting (restored after each use,
         # so one sampler must not be shared by concurrent threads; DataLoader workers each get a copy)
         self._scratch = {
-            t: torch.full((n,), _SENTINEL, dtype=torch.int64, device=self.gt.device) for t, n in self.gt.num_nodes.items()
+            t: torch.full((n,), _SENTINEL, dtype=torch.int32, device=self.gt.device) for t, n in self.gt.num_nodes.items()
         }
 
     @property
@@ -176,8 +182,8 @@ class NeighborSampler:
         in row order (no sort).
         """
         r = self.gt.relations[name]
-        start = r.indptr[dst]
-        deg = r.indptr[dst + 1] - start
+        start = _g(r.indptr, dst)
+        deg = _g(r.indptr, dst + 1) - start
         if k < 0:
             k = int(deg.max()) if deg.numel() else 0
         full = deg <= k
@@ -185,21 +191,22 @@ class NeighborSampler:
         seg, within = _ragged_arange(torch.zeros_like(start), counts)
         big = torch.nonzero(~full).flatten()
         if big.numel() == 0:
-            return seg, start[seg] + within, torch.ones(seg.shape[0], device=self.device)
+            return seg, _g(start, seg) + within, torch.ones(seg.shape[0], device=self.device)
         m = big.numel()
-        deg_b = deg[big]
+        deg_b = _g(deg, big)
+        start_b = _g(start, big)
         if self.weighted:
             # Efraimidis-Spirakis: top-k of log(u)/w per row = successive sampling proportional to w
-            seg_c, pos_c = _ragged_arange(start[big], deg_b)
-            w = r.weight[pos_c]
+            seg_c, pos_c = _ragged_arange(start_b, deg_b)
+            w = _g(r.weight, pos_c)
             u = torch.rand(pos_c.shape[0], generator=gen, device=self.device)
             keys = torch.log(u) / w  # w = 0 -> -inf, never ahead of a positive weight
             order = torch.sort(keys, descending=True, stable=True).indices
-            order = order[torch.sort(seg_c[order], stable=True).indices]
+            order = _g(order, torch.sort(_g(seg_c, order), stable=True).indices)
             seg_start = torch.cumsum(deg_b, 0) - deg_b
-            rank = torch.arange(order.shape[0], device=self.device) - seg_start[seg_c[order]]
+            rank = torch.arange(order.shape[0], device=self.device) - _g(seg_start, _g(seg_c, order))
             keep = order[rank < k]  # exactly k per row, rows in order
-            chosen = (pos_c[keep] - start[big][seg_c[keep]]).view(m, k)
+            chosen = (_g(pos_c, keep) - _g(start_b, _g(seg_c, keep))).view(m, k)
         else:
             # Floyd's algorithm, vectorised over rows: k draws give a uniform k-subset of range(deg)
             chosen = torch.empty((m, k), dtype=torch.int64, device=self.device)
@@ -210,15 +217,15 @@ class NeighborSampler:
                 dup = (chosen[:, :s] == t[:, None]).any(dim=1)
                 chosen[:, s] = torch.where(dup, j, t)
         big_row = torch.cumsum((~full).long(), 0) - 1
-        is_full = full[seg]
-        picked = chosen.view(-1)[big_row[seg].clamp_min(0) * k + within.clamp_max(max(k - 1, 0))]
-        pos = start[seg] + torch.where(is_full, within, picked)
+        is_full = _g(full, seg)
+        picked = _g(chosen.view(-1), _g(big_row, seg).clamp_min(0) * k + within.clamp_max(max(k - 1, 0)))
+        pos = _g(start, seg) + torch.where(is_full, within, picked)
         if self.weighted:
-            wb = r.weight[pos]
-            inv_p = r.wsum[dst[seg]] / (k * wb.clamp_min(torch.finfo(wb.dtype).tiny))
+            wb = _g(r.weight, pos)
+            inv_p = _g(_g(r.wsum, dst), seg) / (k * wb.clamp_min(torch.finfo(wb.dtype).tiny))
             factor = torch.where(is_full, 1.0, torch.where(wb > 0, inv_p, 0.0))
         else:
-            factor = torch.where(is_full, 1.0, deg[seg].float() / max(k, 1))
+            factor = torch.where(is_full, 1.0, _g(deg, seg).float() / max(k, 1))
         return seg, pos, factor
 
     def sample(self, seeds: dict[str, Tensor], generator: torch.Generator) -> SampledSubgraph:
@@ -240,7 +247,7 @@ class NeighborSampler:
                 sampled[name] = self._sample_relation(name, frontier[r.dst_type], self.fanouts[name][hop], generator)
             # new source nodes per type: the destinations first, then unseen sampled sources
             src_nodes, local = {}, {}
-            gsrc = {n: self.gt.relations[n].indices[sampled[n][1]].long() for n in sampled}
+            gsrc = {n: _g(self.gt.relations[n].indices, sampled[n][1]).long() for n in sampled}
             for t in types:
                 parts = [frontier[t]]
                 names = [n for n, r in self.gt.relations.items() if r.src_type == t]
@@ -262,10 +269,10 @@ class NeighborSampler:
                     dst_type=r.dst_type,
                     crow=crow,
                     src=local[name],
-                    weight=r.weight[pos],
-                    dst_deg=r.in_deg[dst_nodes][seg],
-                    src_deg=r.out_deg[gsrc[name]],
-                    dst_wsum=r.wsum[dst_nodes][seg],
+                    weight=_g(r.weight, pos),
+                    dst_deg=_g(_g(r.in_deg, dst_nodes), seg),
+                    src_deg=_g(r.out_deg, gsrc[name]),
+                    dst_wsum=_g(_g(r.wsum, dst_nodes), seg),
                     factor=factor,
                     edge_id=pos,
                 )
