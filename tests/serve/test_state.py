@@ -44,3 +44,27 @@ def test_registry_refuses_to_start_on_a_broken_artifact(tmp_path):
     (emb / "user.npy").write_bytes(b"garbage")
     with pytest.raises(ArtifactError):
         ServiceRegistry.open(ServeConfig(embeddings=emb))
+
+
+def test_a_second_reload_while_one_runs_is_refused(tmp_path, monkeypatch):
+    import threading
+
+    import rankgraph.serve.state as state_mod
+    from rankgraph.serve.state import ReloadBusy
+
+    emb = make_set(0).save(tmp_path / "emb")
+    registry = ServiceRegistry.open(ServeConfig(embeddings=emb))
+    gate = threading.Event()
+    real = state_mod.load_state
+
+    def slow_load(*args, **kwargs):
+        assert gate.wait(10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(state_mod, "load_state", slow_load)
+    first = registry.start_reload(emb)
+    with pytest.raises(ReloadBusy):
+        registry.start_reload(emb)
+    gate.set()
+    assert first.result(timeout=10).path == emb
+    registry.start_reload(emb).result(timeout=10)  # free again once the first finished

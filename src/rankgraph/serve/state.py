@@ -333,12 +333,16 @@ class ServiceRegistry:
         self.last_reload = {"path": str(path), "started_at": time.time(), "status": "loading"}
 
         def run() -> None:
+            # the lock is released before the future resolves, so whoever sees the result
+            # can start the next reload at once
             try:
-                fut.set_result(self.reload(path))
+                state = self.reload(path)
             except BaseException as exc:  # noqa: BLE001 - handed to whoever awaits the future
-                fut.set_exception(exc)
-            finally:
                 self._reloading.release()
+                fut.set_exception(exc)
+                return
+            self._reloading.release()
+            fut.set_result(state)
 
         threading.Thread(target=run, name="rankgraph-reload", daemon=True).start()
         return fut
