@@ -235,12 +235,12 @@ def _items(state: ServiceState, scores: np.ndarray, rows: np.ndarray) -> list[di
 
 def create_app(cfg: ServeConfig, registry: Optional[ServiceRegistry] = None) -> FastAPI:
     """The service over `registry` (opened from `cfg.embeddings`/`cfg.graph` when not given)."""
-    configure_threads(cfg.threads)
     metrics = Metrics()
-    if registry is None:
+    if registry is None:  # indexes are built before the thread bound: startup may use every core
         registry = ServiceRegistry.open(cfg, on_reload=metrics.observe_reload)
     else:
         registry.on_reload = metrics.observe_reload
+    configure_threads(cfg.threads)
     batcher = None
     if cfg.batching:
         batcher = MicroBatcher(
