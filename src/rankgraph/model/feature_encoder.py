@@ -30,8 +30,8 @@ def activation(name: str) -> nn.Module:
 
 def ragged_positions(offsets: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
     """Positions into a ragged `values` array of `rows`, and the new offsets (vectorised)."""
-    starts = offsets[rows]
-    lengths = offsets[rows + 1] - starts
+    starts = offsets.index_select(0, rows)
+    lengths = offsets.index_select(0, rows + 1) - starts
     new_offsets = torch.zeros(rows.shape[0] + 1, dtype=torch.int64, device=offsets.device)
     torch.cumsum(lengths, 0, out=new_offsets[1:])
     total = int(new_offsets[-1])
@@ -63,10 +63,11 @@ class _FeatureEncoder(nn.Module):
             values = feat.values
             if idx is not None:
                 pos, offsets = ragged_positions(offsets, idx)
-                values = values[pos]
+                values = values.index_select(0, pos)
             values = torch.where(values < 0, self.unknown, values)
             return self.bag(values, offsets[:-1], per_sample_weights=None)
-        x = feat.values if idx is None else feat.values[idx]
+        # index_select: several times faster than advanced indexing on CPU
+        x = feat.values if idx is None else feat.values.index_select(0, idx)
         if self.kind == "categorical":
             return self.emb(torch.where(x < 0, self.unknown, x))
         return self.mlp(x)

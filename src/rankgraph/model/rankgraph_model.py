@@ -101,7 +101,7 @@ class RankGraphModel(nn.Module):
         h0 = self.encoder(sub.features, sub.input_nodes)
         adjs = [b.adjacency(self.cfg.norm) for b in sub.blocks]
         out = self._run_stacks(h0, adjs, [b.n_dst for b in sub.blocks])
-        return {t: out[t][inv] for t, inv in sub.seed_inverse.items()}
+        return {t: out[t].index_select(0, inv) for t, inv in sub.seed_inverse.items()}
 
     def forward(self, gt: GraphTensors) -> dict[str, Tensor]:
         return self.forward_full(gt)
