@@ -29,6 +29,7 @@ def _served_full(model, graph) -> dict[str, np.ndarray]:
         {"norm": "mean"},
         {"norm": "symmetric", "head_mode": "stack", "output": "mean"},
         {"norm": "weight", "num_bases": 2, "relation_mlp": True, "num_layers": 3},
+        {"num_layers": 0, "head_mode": "stack"},
     ],
 )
 def test_layerwise_embed_equals_full_forward(graph, kw):

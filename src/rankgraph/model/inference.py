@@ -4,9 +4,11 @@ GNN inference by sampling is approximate and recomputes shared neighbourhoods fo
 seed. Instead we compute layer l for ALL nodes before layer l+1 (as DGL/PyG "layer-wise
 inference" does), in destination chunks: a chunk reads its rows of the CSR, gathers only
 the source rows it touches from the previous layer's states, and runs the same
-`RelationalLayer.forward_type` as training. Peak memory is two layers of states
-(`2 * n * dim` floats, optionally in np.memmap files under `memmap_dir`) plus one chunk's
-edges; the result equals `forward_full` up to float rounding.
+`RelationalLayer.forward_type` as training. On CPU the chunk's CSR indexes the previous
+states in place; on CUDA only the touched source rows are copied to the device. Peak
+memory is the encoder output plus two layers of states (`n * dim` floats each, optionally
+in np.memmap files under `memmap_dir`), one chunk's edges and the result; the result
+equals `forward_full` up to float rounding. The model must already be on `device`.
 """
 
 from __future__ import annotations
@@ -120,6 +122,7 @@ def layerwise_embed(
                             tick()
                     states = new
                 finals.append(states)
+            h0 = states = None  # only the last layer of each stack is still needed
             result = {}
             for t in types:
                 result[t] = np.empty((graph.num_nodes[t], model.embedding_dim), dtype=np.float32)
@@ -154,7 +157,6 @@ def _chunk_adjacency(
     csum = np.zeros(b - a + 1, dtype=np.float64)
     np.cumsum(w, out=csum[1:])
     wsum = (csum[crow[1:]] - csum[crow[:-1]]).astype(np.float32)
-    uniq, local = np.unique(idx, return_inverse=True)
     src_deg = out_deg[idx] if out_deg is not None else np.ones(len(idx), dtype=np.float32)
     values = edge_coefficients(
         norm,  # type: ignore[arg-type]
@@ -163,11 +165,15 @@ def _chunk_adjacency(
         torch.from_numpy(np.ascontiguousarray(src_deg, dtype=np.float32)),
         torch.from_numpy(np.repeat(wsum, deg)),
     )
-    x = torch.from_numpy(np.ascontiguousarray(states[rel.src_type][uniq])).to(device)
-    adj = SparseAdjacency(
-        torch.from_numpy(crow).to(device),
-        torch.from_numpy(local.astype(np.int64)).to(device),
-        values.to(device),
-        (hi - lo, len(uniq)),
-    )
+    src = states[rel.src_type]
+    if device.type == "cpu":
+        # the previous layer's states are already host memory (or a memmap): index them in place
+        x = torch.from_numpy(np.asarray(src))
+        cols = torch.from_numpy(idx.astype(np.int64, copy=False))
+    else:
+        # copy only the source rows this chunk touches to the device
+        uniq, local = np.unique(idx, return_inverse=True)
+        x = torch.from_numpy(np.ascontiguousarray(src[uniq])).to(device)
+        cols = torch.from_numpy(local.astype(np.int64)).to(device)
+    adj = SparseAdjacency(torch.from_numpy(crow).to(device), cols, values.to(device), (hi - lo, int(x.shape[0])))
     return x, adj
