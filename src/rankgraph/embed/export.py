@@ -1,0 +1,63 @@
+"""Export every node's served embedding from a trained model: the `rankgraph embed` stage.
+
+Uses exact layer-wise inference (no sampling), attaches raw ids and item domains from the
+graph artifact, optionally clusters, and writes the embeddings artifact atomically.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from rankgraph.config import RankGraphConfig
+from rankgraph.embed.artifact import EmbeddingSet
+from rankgraph.embed.cluster import cluster_embeddings
+from rankgraph.graph.store import HeteroGraph
+
+
+def item_domains(graph: HeteroGraph) -> dict[str, pa.Array]:
+    """Domain name of each item row, decoded from the graph's `domain` feature."""
+    vocabularies: dict[str, list[Any]] = graph.meta.get("domains", {}) or {}
+    out = {}
+    for node_type, vocab in vocabularies.items():
+        col = graph.features.get(node_type, {}).get("domain")
+        if col is None or not vocab:
+            continue
+        codes = np.asarray(col.values, dtype=np.int64)
+        names = np.asarray([str(v) for v in vocab] + [None], dtype=object)
+        # codes past the vocabulary are the reserved "missing" code
+        out[node_type] = pa.array(names[np.minimum(codes, len(vocab))], pa.string())
+    return out
+
+
+def export_embeddings(
+    graph: HeteroGraph,
+    model: Any,
+    cfg: RankGraphConfig,
+    out: str | os.PathLike[str] | None = None,
+    *,
+    device: str = "cpu",
+    on_progress: Callable[[int, int], None] | None = None,
+    source: dict[str, Any] | None = None,
+) -> EmbeddingSet:
+    """Embed every node of `graph` with `model`, attach ids/domains/clusters, save to `out`."""
+    from rankgraph.model.inference import layerwise_embed
+
+    vectors = layerwise_embed(model, graph, device=device, progress=on_progress)
+    ids = {t: graph.ids[t] if t in graph.ids else pa.array(np.arange(n)) for t, n in graph.num_nodes.items()}
+    emb = EmbeddingSet.from_raw(
+        vectors,
+        ids,
+        domains=item_domains(graph),
+        user_type=cfg.data.user_type,
+        meta={"train_until": graph.meta.get("train_until"), **(source or {})},
+    )
+    emb = cluster_embeddings(emb, cfg.evaluate.cluster)
+    if out is not None:
+        emb.save(out)
+    return emb
