@@ -2,13 +2,129 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
 import typer
 
-from rankgraph.cli.common import not_built
+from rankgraph.cli.common import ConfigOption, SetOption, console, resolve_config
+from rankgraph.errors import ConfigError
+
+
+def _split_overrides(overrides: list[str] | None) -> tuple[list[str], list[str]]:
+    rank = [o for o in overrides or [] if o.startswith("rank.")]
+    return [o for o in overrides or [] if not o.startswith("rank.")], rank
+
+
+def rank_config(cfg: Any, rank_overrides: list[str]) -> Any:
+    """`cfg.rank` when the root config has a rank section, else the defaults with `--set rank.*` applied."""
+    from rankgraph.config.base import apply_override, from_dict, to_dict
+    from rankgraph.config.rank import RankConfig
+
+    if hasattr(cfg, "rank"):
+        return cfg.rank
+    data: dict[str, Any] = {"rank": to_dict(RankConfig())}
+    for assignment in rank_overrides:
+        apply_override(data, assignment)
+    try:
+        return from_dict(RankConfig, data["rank"], source="--set rank.*")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def _cut(cfg: Any, cut: Optional[str]) -> int:
+    from rankgraph.data.split import parse_cut
+
+    value = cut or cfg.evaluate.test_from or cfg.graph.train_until
+    if value is None:
+        raise ConfigError("no temporal cut: pass --cut or set evaluate.test_from in the config")
+    return parse_cut(value, cfg.data.time_unit)
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("rank", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-    def rank(ctx: typer.Context) -> None:
-        """Train and evaluate the sequence ranker with graph-embedding tokens."""
-        not_built("rank", "issue #7")
+    @app.command("rank")
+    def rank(
+        out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (report, ranker, embeddings).")],
+        config: ConfigOption = None,
+        overrides: SetOption = None,
+        stage: Annotated[str, typer.Option("--stage", help="all: every variant x seed and a report; "
+                                           "train: fit rank.model.fusion at rank.train.seed into OUT/model; "
+                                           "eval: score OUT/model on the test window.")] = "all",
+        embeddings: Annotated[Optional[Path], typer.Option(
+            "--embeddings", "-e", help="Embeddings artifact built before the validation window "
+            "(default: build the graph before it, train RankGraph and export into OUT/graph_embeddings).")] = None,
+        random_embeddings: Annotated[bool, typer.Option(
+            "--random-embeddings", help="Use random unit vectors instead of graph embeddings (a control).")] = False,
+        cut: Annotated[Optional[str], typer.Option("--cut", help="Test cut (default: evaluate.test_from).")] = None,
+        device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cpu",
+        threads: Annotated[Optional[int], typer.Option("--threads", help="torch intra-op threads.")] = None,
+    ) -> None:
+        """Train and evaluate the sequence ranker with graph-embedding tokens.
+
+        Rank settings come from the config's `rank` section or `--set rank.<key>=<value>`
+        (e.g. `--set rank.seeds=[0,1,2] --set rank.examples.val_window=604800`).
+        """
+        import torch
+
+        from rankgraph.artifact import atomic_write_text
+        from rankgraph.embed.artifact import EmbeddingSet
+        from rankgraph.rank import pipeline
+        from rankgraph.rank.fusion import graph_inputs
+        from rankgraph.rank.train import evaluate, fit, markdown_table, predict
+
+        if stage not in ("all", "train", "eval"):
+            raise ConfigError(f"--stage {stage!r}: expected all, train or eval")
+        base, rank_ovs = _split_overrides(overrides)
+        cfg = resolve_config(config, base)
+        if hasattr(cfg, "rank") and rank_ovs:  # the root config knows the rank section
+            cfg = resolve_config(config, base + rank_ovs)
+        rcfg = rank_config(cfg, rank_ovs)
+        threads = threads or rcfg.train.threads
+        if threads:
+            torch.set_num_threads(threads)
+        test_cut = _cut(cfg, cut)
+        console.print("cutting ranking examples ...")
+        data = pipeline.load_rank_data(cfg, rcfg, test_cut)
+        console.print(f"examples: {json.dumps(data.report)}")
+        out.mkdir(parents=True, exist_ok=True)
+        needs_graph = stage == "all" or rcfg.model.fusion != "none"
+        emb = None
+        if needs_graph:
+            if embeddings is not None:
+                emb = EmbeddingSet.load(embeddings)
+                made = emb.meta.get("train_until")
+                if made is not None and int(made) > data.val_start:
+                    raise ConfigError(f"{embeddings}: built from events before {made}, after the validation window "
+                                      f"starts ({data.val_start}); the ranker's training labels would leak into it")
+            elif (out / "graph_embeddings" / "embeddings" / "manifest.json").exists():
+                emb = EmbeddingSet.load(out / "graph_embeddings" / "embeddings")
+            else:
+                emb = pipeline.graph_embeddings(cfg, data.val_start, out / "graph_embeddings",
+                                                stage=lambda m: console.print(m))
+            if random_embeddings:
+                emb = pipeline.random_embeddings(emb, rcfg.train.seed)
+        if stage == "all":
+            def on_run(run: dict[str, Any]) -> None:
+                m = run["metrics"]
+                conv = m.get("conversion", {}).get("all", {}).get("ne", float("nan"))
+                console.print(f"{run['variant']:>15} seed {run['seed']}: click NE {m['click']['all']['ne']:.4f}  "
+                              f"conversion NE {conv:.4f}  ({run['seconds']} s)")
+
+            report = pipeline.compare(data, rcfg, emb, out / "report", device=device, on_run=on_run,
+                                      extra={"random_embeddings": random_embeddings})
+            console.print(markdown_table(report["summary"], ["all", "cold"]))
+            console.print(f"report written to {out / 'report'}")
+            return
+        graph = graph_inputs(emb, data.vocab, rcfg.model.neighbours) if emb is not None else None
+        if stage == "train":
+            model = fit(data, rcfg, rcfg.model.fusion, rcfg.train.seed, graph, device=device)
+            pipeline.save_ranker(model, out / "model", rcfg, data, {"seed": rcfg.train.seed,
+                                 "random_embeddings": random_embeddings})
+            console.print(f"ranker ({rcfg.model.fusion}) written to {out / 'model'}")
+            return
+        model, manifest = pipeline.load_ranker(out / "model", data, graph.dim if graph is not None else 1)
+        p_click, p_conv = predict(model, data.test, graph, device=device)
+        metrics = evaluate(data.test, data.vocab, p_click, p_conv)
+        atomic_write_text(out / "eval.json", json.dumps(pipeline.clean_json(metrics), indent=1))
+        console.print(json.dumps(pipeline.clean_json({t: m["all"] for t, m in metrics.items()}), indent=1))

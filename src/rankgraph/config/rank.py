@@ -22,9 +22,9 @@ class RankExamplesConfig:
 
     val_window: int | None = 7 * 86400
     val_fraction: float = 0.1
-    max_history: int = 50
-    max_positives: int = 10
-    negatives_per_positive: int = 4
+    max_history: int = 30
+    max_positives: int = 5
+    negatives_per_positive: int = 3
     negative_sampling: Literal["popularity", "uniform"] = "popularity"
     conversion_events: list[str] = field(default_factory=lambda: ["convert"])
     conversion_among: Literal["candidates", "engaged"] = "candidates"
@@ -58,8 +58,8 @@ class RankModelConfig:
     """
 
     fusion: Literal["none", "add", "token", "cross_attention"] = "none"
-    dim: int = 64
-    layers: int = 2
+    dim: int = 32
+    layers: int = 1
     heads: int = 2
     ff_mult: int = 2
     dropout: float = 0.1
@@ -77,9 +77,9 @@ class RankModelConfig:
 class RankTrainConfig:
     """Optimiser settings of the ranker; loss = BCE(click) + conversion_weight x masked BCE(conversion)."""
 
-    epochs: int = 4
-    batch_size: int = 512
-    lr: float = 2e-3
+    epochs: int = 3
+    batch_size: int = 128
+    lr: float = 3e-3
     weight_decay: float = 1e-4
     conversion_weight: float = 1.0
     grad_clip: float = 1.0

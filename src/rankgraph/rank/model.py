@@ -7,8 +7,8 @@ Sequence layout (length ``1 + P + L + S + 1``)::
 A history token is item id + event type + domain + time-gap bucket embeddings (plus what
 the fusion adds); the candidate token is item id + domain + the candidate marker event.
 Attention is causal and padding keys are masked; BOS is never masked, so no query row is
-empty. The candidate's final state (through `Fusion.readout`) feeds two heads: click and
-conversion logits.
+empty. The candidate's final state (through `Fusion.readout`) feeds two heads (click and
+conversion logits) through an MLP over [final state, candidate token, their product].
 """
 
 from __future__ import annotations
@@ -56,7 +56,8 @@ class SequenceRanker(nn.Module):
                                                batch_first=True, norm_first=True)
             self.encoder = nn.TransformerEncoder(layer, cfg.layers, enable_nested_tensor=False)
             self.norm = nn.LayerNorm(d)
-            self.mlp = nn.Sequential(nn.Linear(d, d), nn.GELU())
+            # target-aware head: the candidate's final state, its input token and their product
+            self.mlp = nn.Sequential(nn.Linear(3 * d, d), nn.GELU(), nn.LayerNorm(d))
             self.click_head = nn.Linear(d, 1)
             self.conv_head = nn.Linear(d, 1)
         self.register_buffer("causal", torch.triu(torch.ones(self.seq_len, self.seq_len, dtype=torch.bool), 1),
@@ -98,5 +99,6 @@ class SequenceRanker(nn.Module):
         h = self.encoder(x, mask=mask)
         out = self.norm(h[:, -1])
         out = self.fusion.readout(out, batch["user"], graph)
-        z = self.mlp(out) + out
+        c = cand.squeeze(1)
+        z = self.mlp(torch.cat([out, c, out * c], dim=-1)) + out
         return self.click_head(z).squeeze(-1), self.conv_head(z).squeeze(-1)
