@@ -159,3 +159,24 @@ def test_unique_in_order_keeps_first_appearance_order(with_scratch):
     assert torch.equal(uniq[inv], torch.tensor([5, 3, 5, 9, 3, 1]))
     if with_scratch:
         assert bool((scratch == torch.iinfo(torch.int64).max).all())
+
+
+def test_uniform_sampled_aggregation_is_unbiased_for_the_full_one():
+    from rankgraph.model.tensors import GraphTensors
+
+    graph = _graph()
+    gt = GraphTensors.from_graph(graph)
+    name = "user__click__item"
+    x = torch.randn(40, 3, generator=torch.Generator().manual_seed(0))
+    full = gt.adjacency(name, "mean").matmul(x)
+    sampler = NeighborSampler(gt, [4])
+    gen = torch.Generator().manual_seed(1)
+    total = torch.zeros_like(full)
+    runs = 800
+    for _ in range(runs):
+        sub = sampler.sample({"item": torch.arange(12)}, gen)
+        adj = sub.blocks[0].adjacency("mean")[name]
+        total += adj.matmul(x[sub.input_nodes["user"]])
+    # degree-30 rows sample 4 of 30 edges; the average of 800 draws is within a few % of the truth
+    torch.testing.assert_close(total / runs, full, rtol=0.0, atol=0.12)
+    assert not torch.allclose(adj.matmul(x[sub.input_nodes["user"]]), full, atol=0.05)
