@@ -186,6 +186,13 @@ def main() -> None:
                         f"{res['errors']} | {res['server_cpu_ms']:.2f} | {res['client_cpu_ms']:.2f} |",
                         flush=True,
                     )
+                if mode == "batched":
+                    import httpx
+
+                    text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+                    vals = dict(line.rsplit(" ", 1) for line in text.splitlines() if line.startswith("rankgraph_search_batch_size_"))
+                    count, total = float(vals["rankgraph_search_batch_size_count"]), float(vals["rankgraph_search_batch_size_sum"])
+                    print(f"(batched server: {total:.0f} searches in {count:.0f} FAISS calls, mean batch {total / max(count, 1):.2f})")
             finally:
                 proc.terminate()
                 proc.wait(timeout=30)

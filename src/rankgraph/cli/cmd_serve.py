@@ -33,8 +33,8 @@ def register(app: typer.Typer) -> None:
         ] = 0.0,
         batching: Annotated[
             bool,
-            typer.Option("--batching/--no-batching", help="Answer concurrent searches with one FAISS call (off: each alone; see docs/serving.md)."),
-        ] = False,
+            typer.Option("--batching/--no-batching", help="Answer concurrent searches with one FAISS call (off: each alone in the request thread pool; see docs/serving.md)."),
+        ] = True,
         no_checksums: Annotated[bool, typer.Option("--no-checksums", help="Skip artifact checksums on (re)load (huge artifacts).")] = False,
         config: ConfigOption = None,
         overrides: SetOption = None,
