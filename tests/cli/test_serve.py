@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
 from rankgraph.capabilities import WITH_FASTAPI
 from rankgraph.cli.main import main
-from tests.serve.serve_artifacts import make_graph, make_set
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "serve"))
+from serve_artifacts import make_graph, make_set  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not WITH_FASTAPI, reason="fastapi/uvicorn not installed")
 

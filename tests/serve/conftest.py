@@ -6,11 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from serve_artifacts import make_graph, make_set
 
 from rankgraph.capabilities import WITH_FASTAPI
 from rankgraph.serve.config import ServeConfig
-
-from tests.serve.serve_artifacts import make_graph, make_set
 
 if not WITH_FASTAPI:
     collect_ignore_glob = ["test_app.py", "test_reload.py"]

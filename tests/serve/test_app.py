@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from serve_artifacts import POSTS, SEEN, USERS, VIDEOS, make_set
 
 from rankgraph.serve.config import ServeConfig
-
-from tests.serve.serve_artifacts import POSTS, SEEN, USERS, VIDEOS, make_set
 
 EMB = make_set(0)
 ITEM_VECS = np.concatenate([EMB.types["post"].vectors, EMB.types["video"].vectors])  # global rows: post, video

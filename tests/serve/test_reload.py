@@ -8,11 +8,10 @@ import time
 
 import numpy as np
 from fastapi.testclient import TestClient
+from serve_artifacts import make_set
 
 from rankgraph.serve.app import create_app
 from rankgraph.serve.config import ServeConfig
-
-from tests.serve.serve_artifacts import make_set
 
 
 def corrupt_copy(src, dst):

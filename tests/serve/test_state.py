@@ -5,12 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pytest
+from serve_artifacts import SEEN, make_graph, make_set
 
 from rankgraph.errors import ArtifactError
 from rankgraph.serve.config import ServeConfig
 from rankgraph.serve.state import IdMap, IdTypeError, ServiceRegistry, load_state
-
-from tests.serve.serve_artifacts import SEEN, make_graph, make_set
 
 
 def test_id_map_finds_integer_ids_and_marks_unknown_ones():
