@@ -50,3 +50,10 @@ def test_train_rejects_an_unknown_config_key(graph_dir: Path, tmp_path: Path, ca
 def test_train_refuses_a_missing_graph(tmp_path: Path, capsys) -> None:
     code = main(["train", "--graph", str(tmp_path / "absent"), "--out", str(tmp_path / "m")])
     assert code == 2 and "absent" in capsys.readouterr().err
+
+
+def test_train_refuses_cuda_without_a_gpu(graph_dir: Path, tmp_path: Path, capsys) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    code = main(["train", "--graph", str(graph_dir), "--out", str(tmp_path / "m"), "--device", "cuda"])
+    assert code == 2 and "CUDA" in capsys.readouterr().err

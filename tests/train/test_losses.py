@@ -99,3 +99,12 @@ def test_anchor_without_valid_negatives_gives_finite_gradients():
     (info_nce(pos, neg, mask, 0.1) + triplet(pos, neg, mask, 0.2)).backward()
     assert torch.isfinite(pos.grad).all() and torch.isfinite(neg.grad).all()
     assert pos.grad[0, 1] == 0 and (neg.grad[0, 1] == 0).all()
+
+
+def test_losses_without_candidates_are_zero_and_differentiable():
+    pos = torch.tensor([[0.5]], requires_grad=True)
+    neg = torch.zeros(1, 1, 0)
+    mask = torch.zeros(1, 0, dtype=torch.bool)
+    total = info_nce(pos, neg, mask, 0.1) + triplet(pos, neg, mask, 0.2)
+    total.backward()
+    assert float(total.detach()) == 0.0 and pos.grad is not None

@@ -5,7 +5,7 @@ import torch
 
 from graphs import planted_graph
 from rankgraph.config import load_config
-from rankgraph.errors import ArtifactError
+from rankgraph.errors import ArtifactError, ConfigError
 from rankgraph.train import load_model
 from rankgraph.train.checkpoint import load_checkpoint
 from rankgraph.train.trainer import Trainer, train_graph
@@ -105,3 +105,25 @@ def test_model_artifact_roundtrips_through_load_model(tmp_path):
 def test_load_model_refuses_a_directory_without_manifest(tmp_path):
     with pytest.raises(ArtifactError):
         load_model(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "opts",
+    [
+        ["train.negatives.logq_correction=true", "train.negatives.pool_sampling=degree"],
+        ["train.include_reverse=true", "train.symmetric=false", "train.w_triplet=0.0"],
+        ["train.negatives.in_batch=false", "train.negatives.pool=false", "train.triplet_negative=sampled"],
+    ],
+    ids=["logq-degree-pool", "reverse-positives", "semantic-only"],
+)
+def test_training_options_give_finite_losses(tmp_path, opts):
+    graph, _, _ = planted_graph()
+    result = Trainer(graph, _cfg("train.steps=3", *opts), tmp_path).fit()
+    assert all(torch.isfinite(torch.tensor(h["loss"])) for h in result.history)
+
+
+def test_training_without_any_negative_sampler_is_refused(tmp_path):
+    graph, _, _ = planted_graph()
+    off = ["train.negatives.in_batch=false", "train.negatives.pool=false", "train.negatives.semantic=false"]
+    with pytest.raises(ConfigError, match="no negative sampler"):
+        Trainer(graph, _cfg(*off), tmp_path)

@@ -100,6 +100,8 @@ def triplet(
     l = max(0, 0.2 - 0.5 + 0.4) = 0.1.
     """
     m = _check(pos, neg, mask)
+    if neg.shape[-1] == 0:
+        return (pos * 0.0).sum()  # no candidate at all: zero, still part of the graph
     if mode == "hardest":
         chosen = neg.masked_fill(~m, _NEG_INF).max(dim=-1).values  # [H, B]
     elif mode == "sampled":

@@ -34,6 +34,7 @@ import torch
 from torch import Tensor
 
 from rankgraph.config import RankGraphConfig
+from rankgraph.errors import ConfigError
 from rankgraph.graph.store import HeteroGraph
 from rankgraph.train import checkpoint as ckpt
 from rankgraph.train.distributed import DistContext, all_reduce_mean, average_gradients, broadcast_parameters
@@ -93,6 +94,10 @@ class Trainer:
         self.dist = dist_ctx or DistContext()
         self.device = torch.device(device or cfg.train.device)
         self.on_step = on_step
+        if not (self.ncfg.in_batch or self.ncfg.pool or (self.ncfg.semantic and cfg.model.num_heads > 1)):
+            raise ConfigError(
+                "train.negatives: no negative sampler is on (in_batch, pool, and semantic with model.num_heads > 1)"
+            )
         if self.tcfg.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
         self.full_graph = graph
