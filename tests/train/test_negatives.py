@@ -119,13 +119,15 @@ def test_pool_refresh_replaces_oldest_entries_and_roundtrips():
     assert torch.equal(pool.ids["item"][[2, 3]], first[2:])
     clone = NegativePool({"item": 100}, cfg)
     clone.load_state_dict(pool.state_dict())
-    assert torch.equal(clone.refresh(torch.Generator().manual_seed(5))["item"], pool.refresh(torch.Generator().manual_seed(5))["item"])
+    a = clone.refresh(torch.Generator().manual_seed(5))["item"]
+    assert torch.equal(a, pool.refresh(torch.Generator().manual_seed(5))["item"])
     assert torch.equal(clone.ids["item"], pool.ids["item"])
 
 
 def test_degree_pool_sampling_prefers_popular_nodes():
     degree = {"item": np.array([1000.0] + [0.0] * 99)}
-    pool = NegativePool({"item": 100}, NegativesConfig(pool_size=2000, pool_samples=2000, pool_sampling="degree", pool_degree_power=1.0), degree)
+    cfg = NegativesConfig(pool_size=2000, pool_samples=2000, pool_sampling="degree", pool_degree_power=1.0)
+    pool = NegativePool({"item": 100}, cfg, degree)
     ids = pool.refresh(torch.Generator().manual_seed(0))["item"]
     assert (ids == 0).float().mean() > 0.8
 

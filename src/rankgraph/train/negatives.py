@@ -281,7 +281,8 @@ def build_candidates(
             valid.append(pv.ids >= 0)
             sources.append(torch.full((n_pool,), POOL, device=device))
             if want_lq:
-                lq.append(pool_log_q[t] if pool_log_q is not None and t in pool_log_q else torch.zeros(n_pool, device=device))
+                has_pool_lq = pool_log_q is not None and t in pool_log_q
+                lq.append(pool_log_q[t] if has_pool_lq else torch.zeros(n_pool, device=device))
         if cfg.semantic and H > 1:
             # Column j holds v's head (h + 1 + j) % H as a negative for u's head h.
             other = torch.stack([p.roll(-(j + 1), dims=1) for j in range(H - 1)], dim=2)  # [b, H, H-1, D]
