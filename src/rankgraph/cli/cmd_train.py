@@ -70,7 +70,12 @@ def register(app: typer.Typer) -> None:
             shutdown(ctx)
         if ctx.is_main:
             s = result.summary()
+
+            def fmt(v: float | None) -> str:
+                return "n/a" if v is None else f"{v:.4f}"
+
             console.print(
-                f"model written to {out}: {s['steps']} steps, last loss {s['last_loss']}, "
-                f"best val MRR {s['best_val_mrr']} at step {s['best_step']} (untrained {s['initial_val_mrr']})"
+                f"model written to {out}: {s['steps']} steps, last loss {fmt(s['last_loss'])}, "
+                f"best val MRR {fmt(s['best_val_mrr'])} at step {s['best_step']} "
+                f"(untrained {fmt(s['initial_val_mrr'])})"
             )
