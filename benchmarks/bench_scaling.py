@@ -16,8 +16,9 @@ its wall time and peak resident set (the child's VmHWM) are its own:
   training positives divided by it (an epoch = each positive edge once in expectation).
 - `embed`: `export_embeddings` (layer-wise inference of every node, chunked, over the
   memory-mapped graph; L2-normalised; saved artifact).
-- `index`: `Retriever` over the artifact (user index and all-items index; the default
-  `IndexConfig`, exact below 200,000 rows and IVF-Flat above) plus 1,000 user queries, k=100.
+- `index`: the all-items `EmbeddingIndex` of the artifact (what `Retriever` / `rankgraph serve`
+  build for user->item retrieval; default `IndexConfig`: exact below 200,000 rows, IVF-Flat
+  above) plus 1,000 user queries at k=100.
 
 The floor printed beside each peak is the bytes of the graph's CSR arrays themselves
 (indptr + indices + weight of every relation). Results go to `--json` and a PNG plot.
@@ -45,8 +46,8 @@ EDGES_PER_USER = 62.1  # stored edges per user of the world below (310,600 at 5,
 STAGES = ("generate", "build", "train", "embed", "index")
 
 
-def users_for(edges: int) -> int:
-    return max(50, math.ceil(edges / EDGES_PER_USER))
+def users_for(edges: int, edges_per_user: float = EDGES_PER_USER) -> int:
+    return max(50, math.ceil(edges / edges_per_user))
 
 
 def scaling_config(world: Path, threads: int, memory_limit: str, steps: int, extra: list[str] | None = None):
@@ -138,19 +139,20 @@ def stage_index(a: argparse.Namespace) -> dict[str, Any]:
 
     from rankgraph.config.evaluate import IndexConfig
     from rankgraph.embed.artifact import EmbeddingSet
-    from rankgraph.embed.index import Retriever
+    from rankgraph.embed.index import EmbeddingIndex
 
     faiss.omp_set_num_threads(a.threads)
     emb = EmbeddingSet.load(a.emb)
+    items, _codes, domains = emb.stacked_items(emb.item_types)
     t0 = time.perf_counter()
-    ret = Retriever(emb, IndexConfig())
+    index = EmbeddingIndex(items, IndexConfig(), domain=domains)
     build = time.perf_counter() - t0
+    users = emb.types[emb.user_type].vectors
     rng = np.random.default_rng(0)
-    q = np.asarray(ret.users.vectors[np.sort(rng.choice(ret.users.n, min(1000, ret.users.n), replace=False))])
+    q = np.asarray(users[np.sort(rng.choice(users.shape[0], min(1000, users.shape[0]), replace=False))])
     t0 = time.perf_counter()
-    ret.items.search(q, 100)
-    return {"build_s": build, "query_s_1000": time.perf_counter() - t0, "items": int(ret.items.n),
-            "users": int(ret.users.n), "item_index": ret.items.kind, "user_index": ret.users.kind}
+    index.search(q, 100)
+    return {"build_s": build, "query_s_1000": time.perf_counter() - t0, "items": int(index.n), "kind": index.kind}
 
 
 CHILDREN = {"generate": stage_generate, "build": stage_build, "train": stage_train, "embed": stage_embed,
@@ -170,10 +172,12 @@ def run_stage(stage: str, paths: dict[str, Path], a: argparse.Namespace, users: 
     cmd = [sys.executable, __file__, "--child", stage, "--users", str(users), "--threads", str(a.threads),
            "--memory-limit", a.memory_limit, "--steps", str(a.steps), "--chunk", str(a.chunk),
            *[x for k, p in paths.items() for x in (f"--{k}", str(p))]]
-    run = run_child(cmd, env=child_env(a.threads), timeout=a.timeout)
+    run = run_child(cmd, env=child_env(a.threads), timeout=a.timeout,
+                    max_rss_mib=a.max_rss_gb * 1024 if a.max_rss_gb else None)
     res = parse_result(run.stdout)
     if run.returncode != 0 or res is None:
-        why = "timeout" if run.timed_out else f"rc {run.returncode}"
+        why = ("timeout" if run.timed_out else f"killed above {a.max_rss_gb} GB RSS" if run.killed_for_memory
+               else f"rc {run.returncode}")
         print(f"   {stage} FAILED ({why}) after {run.wall_s:.0f} s, peak {run.peak_rss_mib:,.0f} MiB:\n"
               f"{run.stderr[-3000:]}", flush=True)
         return {"failed": why, "wall_s": run.wall_s, "peak_rss_mib": run.peak_rss_mib, "stderr_tail": run.stderr[-3000:]}
@@ -182,7 +186,7 @@ def run_stage(stage: str, paths: dict[str, Path], a: argparse.Namespace, users: 
 
 
 def measure(edges: int, a: argparse.Namespace) -> dict[str, Any]:
-    users = users_for(edges)
+    users = users_for(edges, a.edges_per_user)
     root = Path(a.work) / f"e{edges}"
     paths = {"world": root / "world", "graph": root / "graph", "model": root / "model", "emb": root / "emb"}
     row: dict[str, Any] = {"target_edges": edges, "users": users, "stages": {}, "load_before": load_note()}
@@ -256,6 +260,8 @@ def main() -> None:
     ap.add_argument("--memory-limit", default="8GB", help="DuckDB memory_limit of the build")
     ap.add_argument("--chunk", type=int, default=0, help="inference chunk (0: model.inference_chunk)")
     ap.add_argument("--timeout", type=float, default=None, help="seconds per stage")
+    ap.add_argument("--edges-per-user", type=float, default=EDGES_PER_USER, help="sizes the world (calibrate)")
+    ap.add_argument("--max-rss-gb", type=float, default=None, help="kill a stage whose RSS passes this")
     ap.add_argument("--keep", action="store_true", help="keep worlds/graphs/models in --work")
     ap.add_argument("--reuse", action="store_true", help="reuse a world already generated in --work")
     ap.add_argument("--json", default=None)

@@ -76,6 +76,7 @@ class ChildRun:
     peak_rss_mib: float  # ru_maxrss of the child (largest of it and its waited-for descendants)
     cpu_s: float
     timed_out: bool = False
+    killed_for_memory: bool = False
 
 
 def child_env(threads: int | None = None, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -92,9 +93,23 @@ def child_env(threads: int | None = None, extra: dict[str, str] | None = None) -
     return env
 
 
+def _child_rss_mib(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    except (OSError, ValueError):
+        pass
+    return 0.0
+
+
 def run_child(cmd: list[str], *, env: dict[str, str] | None = None, timeout: float | None = None,
-              cwd: str | os.PathLike[str] | None = None, echo: bool = False) -> ChildRun:
+              cwd: str | os.PathLike[str] | None = None, echo: bool = False,
+              max_rss_mib: float | None = None) -> ChildRun:
     """Run `cmd` to completion (killed with its process group after `timeout` s).
+
+    `max_rss_mib` kills the child when its resident set passes that bound (polled every
+    50 ms), so a benchmark on a shared machine cannot take the memory others need.
 
     Output is collected through temporary files, not pipes, so a chatty child cannot block;
     `echo` copies its stdout to ours afterwards. A crash or OOM kill shows as a non-zero
@@ -106,14 +121,16 @@ def run_child(cmd: list[str], *, env: dict[str, str] | None = None, timeout: flo
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env or child_env(), cwd=cwd,
                                 start_new_session=True, text=True)
-        timed_out = False
+        timed_out = killed_for_memory = False
         deadline = None if timeout is None else t0 + timeout
         while True:
             pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
-            if deadline is not None and time.perf_counter() > deadline:
-                timed_out = True
+            over = max_rss_mib is not None and _child_rss_mib(proc.pid) > max_rss_mib
+            if over or (deadline is not None and time.perf_counter() > deadline):
+                timed_out = not over
+                killed_for_memory = over
                 os.killpg(proc.pid, signal.SIGKILL)
                 pid, status, ru = os.wait4(proc.pid, 0)
                 break
@@ -127,7 +144,8 @@ def run_child(cmd: list[str], *, env: dict[str, str] | None = None, timeout: flo
         sys.stdout.write(stdout)
         sys.stdout.flush()
     return ChildRun(cmd=list(cmd), returncode=proc.returncode, stdout=stdout, stderr=stderr, wall_s=wall,
-                    peak_rss_mib=ru.ru_maxrss / 1024.0, cpu_s=ru.ru_utime + ru.ru_stime, timed_out=timed_out)
+                    peak_rss_mib=ru.ru_maxrss / 1024.0, cpu_s=ru.ru_utime + ru.ru_stime, timed_out=timed_out,
+                    killed_for_memory=killed_for_memory)
 
 
 def load_note() -> str:
