@@ -144,3 +144,23 @@ def test_known_matrix_agrees_with_pairwise_membership():
     want = idx.contains("user", anchors.unsqueeze(1), "item", columns.unsqueeze(0))
     want[:, -1] = False
     assert got.any() and torch.equal(got, want)
+
+
+def test_item_family_candidates_include_other_item_types_and_mask_only_the_same_node():
+    # Types: 0 "post", 1 "user", 2 "video"; anchors are users, targets are two posts and two videos
+    # sharing local ids 0 and 1 across types.
+    types = ["post", "user", "video"]
+    gen = torch.Generator().manual_seed(0)
+    H, D = 2, 4
+    a = F.normalize(torch.randn(4, H, D, generator=gen), dim=-1)
+    t = F.normalize(torch.randn(4, H, D, generator=gen), dim=-1)
+    tgt_type = torch.tensor([0, 0, 2, 2])
+    tgt_ids = torch.tensor([0, 1, 0, 1])
+    cfg = NegativesConfig(pool=False, semantic=False)
+    args = (types, torch.ones(4, dtype=torch.long), torch.arange(4), a, tgt_type, tgt_ids, t, cfg)
+    own = {g.node_type: g for g in build_candidates(*args)}
+    mixed = {g.node_type: g for g in build_candidates(*args, families={"post": ["post", "video"], "video": ["post", "video"]})}
+    assert own["post"].neg.shape[-1] == 2 and mixed["post"].neg.shape[-1] == 4
+    # Post row 0 (post 0): masked against post 0 only, video 0 (same local id, other type) stays.
+    assert mixed["post"].mask[0].tolist() == [False, True, True, True]
+    assert torch.allclose(mixed["post"].neg[:, 0, 2], torch.einsum("hd,hd->h", a[0], t[2]))

@@ -22,6 +22,9 @@ class NegativesConfig:
     # (popularity-corrected with logQ when logq_correction is on).
     pool_sampling: Literal["uniform", "degree"] = "uniform"
     pool_degree_power: float = 0.75
+    # Issue #6: candidates of an item target come from every item type (in-batch targets and
+    # pools), as retrieval ranks the stacked catalogue; off = the target's own type only.
+    mix_item_types: bool = True
 
     def __post_init__(self) -> None:
         if self.pool_size < 1 or self.pool_samples < 1:

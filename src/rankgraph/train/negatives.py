@@ -237,6 +237,7 @@ def build_candidates(
     neighbours: NeighbourIndex | None = None,
     log_q_target: dict[str, Tensor] | None = None,
     pool_log_q: dict[str, Tensor] | None = None,
+    families: dict[str, list[str]] | None = None,
 ) -> list[CandidateGroup]:
     """Mix the enabled samplers into one candidate set per anchor, grouped by target type.
 
@@ -244,6 +245,11 @@ def build_candidates(
     *_emb Tensor [B, H, D] L2-normalised. `pools[t]` are this step's pool candidates of type t;
     `log_q_target[t]` [N_t] is log(expected count of each node as an in-batch target) and
     `pool_log_q[t]` [P] the same for the pool's entries; both only when logQ is on.
+    `families[t]`: the node types whose in-batch targets and pool entries are candidates for
+    an anchor whose target has type t (default: t alone). With every item type in one family
+    the softmax compares a user's post against videos and ads too, as retrieval over the
+    stacked catalogue does; otherwise per-type offsets go unpenalised and items separate by
+    type instead of by interest.
     """
     B, H, _ = anchor_emb.shape
     if target_emb.shape != anchor_emb.shape or anchor_ids.shape != (B,) or target_ids.shape != (B,):
@@ -264,30 +270,40 @@ def build_candidates(
         b = rows.shape[0]
         pos = torch.einsum("bhd,bhd->hb", a, p)
         # Column-wise pieces: every in-batch and pool column holds the same node in every row.
-        sims, cols, valid, sources, lq = [], [], [], [], []
+        sims, cols, ctypes, valid, sources, lq = [], [], [], [], [], []
         want_lq = log_q_target is not None and t in log_q_target
-        if cfg.in_batch:
-            sims.append(torch.einsum("bhd,khd->hbk", a, p))
-            cols.append(tid)
-            valid.append(torch.ones(b, dtype=torch.bool, device=device))
-            sources.append(torch.full((b,), IN_BATCH, device=device))
-            if want_lq:
-                lq.append(log_q_target[t][tid])
-        if cfg.pool and pools is not None and t in pools:
-            pv = pools[t]
-            n_pool = pv.ids.shape[0]
-            sims.append(torch.einsum("bhd,khd->hbk", a, pv.emb))
-            cols.append(pv.ids)
-            valid.append(pv.ids >= 0)
-            sources.append(torch.full((n_pool,), POOL, device=device))
-            if want_lq:
-                has_pool_lq = pool_log_q is not None and t in pool_log_q
-                lq.append(pool_log_q[t] if has_pool_lq else torch.zeros(n_pool, device=device))
+        family = (families or {}).get(t, [t])
+        code_of = {name: i for i, name in enumerate(type_names)}
+        for ft in family:
+            if cfg.in_batch and ft in code_of:
+                frows = rows if ft == t else torch.nonzero(tgt_code == code_of[ft]).flatten()
+                if frows.numel():
+                    fid = target_ids[frows]
+                    sims.append(torch.einsum("bhd,khd->hbk", a, target_emb[frows]))
+                    cols.append(fid)
+                    ctypes.append(torch.full((fid.shape[0],), code_of[ft], device=device))
+                    valid.append(torch.ones(fid.shape[0], dtype=torch.bool, device=device))
+                    sources.append(torch.full((fid.shape[0],), IN_BATCH, device=device))
+                    if want_lq:
+                        flq = log_q_target.get(ft)
+                        lq.append(flq[fid] if flq is not None else torch.zeros(fid.shape[0], device=device))
+            if cfg.pool and pools is not None and ft in pools:
+                pv = pools[ft]
+                n_pool = pv.ids.shape[0]
+                sims.append(torch.einsum("bhd,khd->hbk", a, pv.emb))
+                cols.append(pv.ids)
+                ctypes.append(torch.full((n_pool,), code_of.get(ft, -1), device=device))
+                valid.append(pv.ids >= 0)
+                sources.append(torch.full((n_pool,), POOL, device=device))
+                if want_lq:
+                    has_pool_lq = pool_log_q is not None and ft in pool_log_q
+                    lq.append(pool_log_q[ft] if has_pool_lq else torch.zeros(n_pool, device=device))
         if cfg.semantic and H > 1:
             # Column j holds v's head (h + 1 + j) % H as a negative for u's head h.
             other = torch.stack([p.roll(-(j + 1), dims=1) for j in range(H - 1)], dim=2)  # [b, H, H-1, D]
             sims.append(torch.einsum("bhd,bhjd->hbj", a, other))
             cols.append(torch.full((H - 1,), -1, dtype=torch.long, device=device))  # per row: the target
+            ctypes.append(torch.full((H - 1,), int(code), device=device))
             valid.append(torch.ones(H - 1, dtype=torch.bool, device=device))
             sources.append(torch.full((H - 1,), SEMANTIC, device=device))
             if want_lq:
@@ -298,14 +314,21 @@ def build_candidates(
             source = torch.cat(sources).long()
             # The positive's own node (and its duplicates in the batch) is never a negative;
             # semantic columns carry -1 here, so they are never caught by this test.
-            mask = torch.cat(valid).unsqueeze(0) & (col_ids.unsqueeze(0) != tid.unsqueeze(1))
+            col_types = torch.cat(ctypes).long()
+            same = col_types == int(code)
+            mask = torch.cat(valid).unsqueeze(0) & ~(same.unsqueeze(0) & (col_ids.unsqueeze(0) == tid.unsqueeze(1)))
             if cfg.mask_false_negatives and neighbours is not None:
                 for acode in present_anchor:
                     sel = anc_code[rows] == acode
                     if not sel.any():
                         continue
-                    known = neighbours.known_matrix(type_names[acode], anchor_ids[rows][sel], t, col_ids)
-                    mask[sel] &= ~known
+                    for ccode in torch.unique(col_types).tolist():
+                        in_type = col_types == ccode
+                        ids = torch.where(in_type, col_ids, torch.full_like(col_ids, -1))
+                        if ccode < 0 or not bool((ids >= 0).any()):
+                            continue
+                        known = neighbours.known_matrix(type_names[acode], anchor_ids[rows][sel], type_names[ccode], ids)
+                        mask[sel] &= ~known
         else:
             neg = a.new_zeros(H, b, 0)
             col_ids = torch.zeros(0, dtype=torch.long, device=device)

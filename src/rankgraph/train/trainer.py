@@ -127,6 +127,7 @@ class Trainer:
         self.pool = NegativePool({t: graph.num_nodes[t] for t in pool_types}, self.ncfg, degree)
         self.neighbours = NeighbourIndex(self.graph, self.device) if self.ncfg.mask_false_negatives else None
         self._log_q = self._target_log_q() if self.ncfg.logq_correction else None
+        self.families = self._candidate_families(graph, cfg.data.user_type) if self.ncfg.mix_item_types else None
 
         self.minibatch = cfg.model.mode == "minibatch"
         if self.minibatch:
@@ -154,6 +155,14 @@ class Trainer:
         self.last_loss: float | None = None
 
     # ------------------------------------------------------------------ set-up helpers
+    @staticmethod
+    def _candidate_families(graph: HeteroGraph, user_type: str) -> dict[str, list[str]]:
+        """Every engaged item type is a candidate for a target of any of them (see build_candidates)."""
+        items = sorted(
+            {t for r in graph.relations.values() if r.kind == "engagement" for t in (r.src_type, r.dst_type)} - {user_type}
+        )
+        return {t: items for t in items}
+
     def _target_log_q(self) -> dict[str, dict[str, Tensor]]:
         """log(expected in-batch count) of each node as a target, per direction and type."""
         b = max(1, self.tcfg.batch_size // self.dist.world)
@@ -280,6 +289,7 @@ class Trainer:
                 neighbours=self.neighbours,
                 log_q_target=self._log_q[name] if self._log_q is not None else None,
                 pool_log_q=pool_lq,
+                families=self.families,
             )
             for g in groups:
                 loss, lp = combined_loss(
