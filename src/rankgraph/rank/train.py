@@ -177,6 +177,11 @@ def sweep(
     return runs
 
 
+def _num(x: float | None) -> float:
+    """A metric value, with None (NaN after a JSON round trip) back to NaN."""
+    return float("nan") if x is None else float(x)
+
+
 def summarize(runs: list[dict[str, Any]], baseline: str = "none") -> dict[str, Any]:
     """Per variant, task, slice and metric: mean/std over seeds, and the paired change vs `baseline`.
 
@@ -196,10 +201,10 @@ def summarize(runs: list[dict[str, Any]], baseline: str = "none") -> dict[str, A
             for sl in by[(v, seeds[0])][task]:
                 entry: dict[str, Any] = {}
                 for metric in ("auc", "logloss", "ne"):
-                    vals = [by[(v, s)][task][sl][metric] for s in seeds if (v, s) in by]
+                    vals = [_num(by[(v, s)][task][sl][metric]) for s in seeds if (v, s) in by]
                     entry[metric] = mean_std(vals)
                     if v != baseline and all((baseline, s) in by for s in seeds):
-                        base = [by[(baseline, s)][task][sl][metric] for s in seeds]
+                        base = [_num(by[(baseline, s)][task][sl][metric]) for s in seeds]
                         entry[f"delta_{metric}"] = mean_std([a - b for a, b in zip(vals, base)])
                 entry["n"] = by[(v, seeds[0])][task][sl]["n"]
                 if "delta_ne" in entry:
