@@ -6,7 +6,7 @@ built only when its graph config differs from one already built (cached per grap
 config; the homogeneous arm transforms the base graph), then for each seed: train (the
 seed is `train.seed`; the data never changes), export embeddings, evaluate. Baselines are
 tuned once on a validation slice of train, then fitted once per seed when they take a
-seed (ALS, LightGCN) and once otherwise.
+seed (ALS, LightGCN) and once otherwise; they run first, on the base graph's id maps.
 
 Layout of OUT::
 
@@ -173,7 +173,11 @@ class AblationRunner:
         return cfg
 
     def _graph(self, variant: Variant, cfg: RankGraphConfig) -> tuple[Path, Any, Any]:
-        """(graph dir, graph to train on, original graph): built once per distinct graph config."""
+        """(graph dir, graph to train on, original graph): built once per distinct graph config.
+
+        The original graph's id maps are the evaluation row space (the homogeneous arm maps
+        its `node` rows back to them).
+        """
         from rankgraph.graph.build import build_graph
 
         key = _graph_key(cfg)
@@ -197,12 +201,16 @@ class AblationRunner:
         hd, hg = self.graphs[hkey]
         return hd, hg, graph
 
-    def _data_for(self, graph_dir: Path, emb: Any) -> Any:
-        from rankgraph.evaluate.compare import eval_data_for
+    def _data_for(self, key: str, graph: Any) -> Any:
+        """EvalData over `graph`'s id maps (what `compare.eval_data_for` does from embeddings)."""
+        from rankgraph.evaluate.data import EvalData
 
-        if graph_dir not in self.eval_data:
-            self.eval_data[graph_dir] = eval_data_for(emb, self.events, self.cut)
-        return self.eval_data[graph_dir]
+        if key not in self.eval_data:
+            user_type = self.base_cfg.data.user_type
+            present = set(self.events.column("item_type").unique().to_pylist())
+            items = {t: graph.ids[t] for t in sorted(graph.num_nodes) if t != user_type and t in present}
+            self.eval_data[key] = EvalData.from_events(self.events, self.cut, user_ids=graph.ids[user_type], item_ids=items)
+        return self.eval_data[key]
 
     # ------------------------------------------------------------------ arms
     def run_variant(self, variant: Variant, seed: int) -> dict[str, Any]:
@@ -237,7 +245,7 @@ class AblationRunner:
         seconds["embed"] = round(time.perf_counter() - t, 2)
         self.cb.stage(f"{variant.name} seed {seed}: evaluating")
         t = time.perf_counter()
-        data = self._data_for(self.graphs[_graph_key(cfg)][0], emb)
+        data = self._data_for(_graph_key(cfg), original)
         metrics = evaluate(data, embedding_recommender(emb, data, cfg), cfg.evaluate)
         seconds["evaluate"] = round(time.perf_counter() - t, 2)
         seconds["total"] = round(time.perf_counter() - started, 2)
@@ -261,10 +269,9 @@ class AblationRunner:
         names = self.opts.baselines if self.opts.baselines is not None else DEFAULT_BASELINES
         if not names:
             return
-        if not self.eval_data:
-            raise ConfigError("baselines need at least one variant run first (their row space is the embeddings')")
-        data = next(iter(self.eval_data.values()))
         cfg = self.base_cfg
+        _, _, base_graph = self._graph(VARIANTS["full"], self.config_for(VARIANTS["full"], seed=self.opts.seeds[0]))
+        data = self._data_for(self.base_graph_key, base_graph)
         for name in names:
             if name not in BASELINES:
                 raise ConfigError(f"--baselines: unknown baseline '{name}' (known: {sorted(BASELINES)})")
@@ -297,6 +304,7 @@ class AblationRunner:
 
     def run(self) -> dict[str, Any]:
         self._prepare()
+        self.run_baselines()  # first: cheap next to training, and an interrupted run keeps them
         for name in self.opts.variants:
             variant = VARIANTS[name]
             runs = []
@@ -313,7 +321,6 @@ class AblationRunner:
                 }
                 self.cb.tick(f"{name} seed {seed}")
                 self._write()
-        self.run_baselines()
         self.result["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self._write()
         return self.result
