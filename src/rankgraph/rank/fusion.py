@@ -95,13 +95,19 @@ def graph_inputs(emb: EmbeddingSet, vocab: RankVocab, neighbours: int, index_cfg
 
 
 class Fusion(nn.Module):
-    """Base: how graph inputs enter the ranker. Subclasses override the hooks they need."""
+    """Base: how graph inputs enter the ranker. Subclasses override the hooks they need.
+
+    Graph vectors are unit-norm (coordinates ~ 1/sqrt(E)); `scale` = sqrt(E) brings them to
+    unit-variance coordinates like the ranker's own embeddings before projection, otherwise
+    an added graph vector is some 10x smaller than the id embedding it joins and is ignored.
+    """
 
     extra_prefix = 0  # tokens put before the history
     extra_suffix = 0  # tokens put between the history and the candidate
 
     def __init__(self, dim: int, graph_dim: int, heads: int, dropout: float) -> None:
         super().__init__()
+        self.scale = float(graph_dim) ** 0.5
 
     def item_tokens(self, tok: Tensor, items: Tensor, graph: GraphInputs | None) -> Tensor:
         """tok [B, L, D] for item indices [B, L]; returned with graph information added or not."""
@@ -138,7 +144,7 @@ class AddFusion(Fusion):
         self.proj = nn.Linear(graph_dim, dim, bias=False)
 
     def item_tokens(self, tok: Tensor, items: Tensor, graph: GraphInputs | None) -> Tensor:
-        return tok + self.proj(_need(graph).item_vecs[items])
+        return tok + self.proj(_need(graph).item_vecs[items] * self.scale)
 
 
 class TokenFusion(Fusion):
@@ -153,10 +159,10 @@ class TokenFusion(Fusion):
         self.item_proj = nn.Linear(graph_dim, dim)
 
     def prefix(self, users: Tensor, graph: GraphInputs | None) -> Tensor:
-        return self.user_proj(_need(graph).user_vecs[users]).unsqueeze(1)
+        return self.user_proj(_need(graph).user_vecs[users] * self.scale).unsqueeze(1)
 
     def suffix(self, cand: Tensor, graph: GraphInputs | None) -> Tensor:
-        return self.item_proj(_need(graph).item_vecs[cand]).unsqueeze(1)
+        return self.item_proj(_need(graph).item_vecs[cand] * self.scale).unsqueeze(1)
 
 
 class CrossAttentionFusion(Fusion):
@@ -175,7 +181,7 @@ class CrossAttentionFusion(Fusion):
         ctx = torch.cat([g.user_vecs[users].unsqueeze(1), g.item_vecs[neigh]], dim=1)  # [B, 1+N, E]
         kinds = torch.ones(ctx.shape[:2], dtype=torch.long, device=h.device)
         kinds[:, 0] = 0
-        kv = self.kv(ctx) + self.kind(kinds)
+        kv = self.kv(ctx * self.scale) + self.kind(kinds)
         pad = torch.cat([torch.zeros_like(neigh[:, :1], dtype=torch.bool), neigh == PAD], dim=1)
         out, _ = self.attn(self.norm(h).unsqueeze(1), kv, kv, key_padding_mask=pad, need_weights=False)
         return h + out.squeeze(1)
