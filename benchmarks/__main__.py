@@ -215,7 +215,7 @@ def registry() -> dict[str, Bench]:
             parse_baselines, needs=SHARED_CIAO),
         Bench("scaling", "bench_scaling.py", {
             "tiny": ["--edges", "20000", "--steps", "2", "--work", "{work}/scaling"],
-            "small": ["--edges", "1000000", "--work", "{work}/scaling"],
+            "small": ["--edges", "1000000", "--steps", "5", "--work", "{work}/scaling"],
             "medium": ["--edges", "1000000", "10000000", "--work", "{work}/scaling"],
             "large": ["--edges", "1000000", "10000000", "100000000", "--work", "{work}/scaling"]}, parse_scaling),
     ]

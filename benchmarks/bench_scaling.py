@@ -252,7 +252,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--edges", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    ap.add_argument("--edges", type=int, nargs="*", default=[1_000_000, 10_000_000])
     ap.add_argument("--work", default="/tmp/rankgraph-scaling")
     ap.add_argument("--stages", default=",".join(STAGES))
     ap.add_argument("--steps", type=int, default=20, help="mini-batch steps timed (throughput, not an epoch)")
@@ -265,6 +265,7 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep worlds/graphs/models in --work")
     ap.add_argument("--reuse", action="store_true", help="reuse a world already generated in --work")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--merge", nargs="*", default=[], help="earlier --json outputs to include in the table/plot")
     ap.add_argument("--plot", default=None, help="PNG path for the cost-vs-size plot")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     for k in ("world", "graph", "model", "emb"):
@@ -278,7 +279,9 @@ def main() -> None:
     if bad := [s for s in a.stages if s not in STAGES]:
         ap.error(f"unknown stages {bad}; known: {STAGES}")
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    rows = [measure(e, a) for e in a.edges]
+    rows = [r for path in a.merge for r in json.loads(Path(path).read_text())["rows"]]
+    rows += [measure(e, a) for e in a.edges]
+    rows.sort(key=lambda r: r.get("edges", r["target_edges"]))
     print("\n| stored edges | stage | wall s | CPU s | peak RSS MiB | peak bytes/edge | CSR floor MiB | peak / floor |")
     print("|---:|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
