@@ -92,7 +92,7 @@ def stage_train(a: argparse.Namespace) -> dict[str, Any]:
     from rankgraph.train.model_artifact import save_model_artifact
     from rankgraph.train.trainer import Trainer
 
-    torch.set_num_threads(a.threads)
+    torch.set_num_threads(a.torch_threads)
     cfg = scaling_config(Path(a.world), a.threads, a.memory_limit, a.steps)
     graph = HeteroGraph.load(a.graph)
     out = Path(a.model)
@@ -109,7 +109,7 @@ def stage_train(a: argparse.Namespace) -> dict[str, Any]:
     params = sum(p.numel() for p in trainer.model.parameters())
     return {"setup_s": setup, "setup_peak_rss_mib": setup_peak, "steps": result.step, "pairs_per_s": pps,
             "positives": n_pos, "epoch_steps": math.ceil(n_pos / cfg.train.batch_size),
-            "epoch_s_extrapolated": n_pos / pps, "parameters": params, "threads": a.threads}
+            "epoch_s_extrapolated": n_pos / pps, "parameters": params, "torch_threads": a.torch_threads}
 
 
 def stage_embed(a: argparse.Namespace) -> dict[str, Any]:
@@ -119,7 +119,7 @@ def stage_embed(a: argparse.Namespace) -> dict[str, Any]:
     from rankgraph.graph.store import HeteroGraph
     from rankgraph.train.model_artifact import load_model
 
-    torch.set_num_threads(a.threads)
+    torch.set_num_threads(a.torch_threads)
     graph = HeteroGraph.load(a.graph)
     model, cfg = load_model(a.model)
     if a.chunk:
@@ -170,9 +170,10 @@ def child(a: argparse.Namespace) -> None:
 # ------------------------------------------------------------------------------------ parent
 def run_stage(stage: str, paths: dict[str, Path], a: argparse.Namespace, users: int) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--child", stage, "--users", str(users), "--threads", str(a.threads),
+           "--torch-threads", str(a.torch_threads),
            "--memory-limit", a.memory_limit, "--steps", str(a.steps), "--chunk", str(a.chunk),
            *[x for k, p in paths.items() for x in (f"--{k}", str(p))]]
-    run = run_child(cmd, env=child_env(a.threads), timeout=a.timeout,
+    run = run_child(cmd, env=child_env(), timeout=a.timeout,
                     max_rss_mib=a.max_rss_gb * 1024 if a.max_rss_gb else None)
     res = parse_result(run.stdout)
     if run.returncode != 0 or res is None:
@@ -256,7 +257,9 @@ def main() -> None:
     ap.add_argument("--work", default="/tmp/rankgraph-scaling")
     ap.add_argument("--stages", default=",".join(STAGES))
     ap.add_argument("--steps", type=int, default=20, help="mini-batch steps timed (throughput, not an epoch)")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2, help="DuckDB and FAISS threads")
+    ap.add_argument("--torch-threads", type=int, default=1,
+                    help="torch intra-op threads of train/embed (2 on 2 busy cores ran ~9x slower, docs/benchmarks.md)")
     ap.add_argument("--memory-limit", default="8GB", help="DuckDB memory_limit of the build")
     ap.add_argument("--chunk", type=int, default=0, help="inference chunk (0: model.inference_chunk)")
     ap.add_argument("--timeout", type=float, default=None, help="seconds per stage")
@@ -294,7 +297,7 @@ def main() -> None:
             ratio = s["peak_rss_mib"] * 2**20 / floor if floor else float("nan")
             print(f"| {e:,} | {stage} | {s['wall_s']:.1f} | {s['cpu_s']:.1f} | {s['peak_rss_mib']:,.0f} | {per:.1f} | "
                   f"{floor / 2**20:,.0f} | {ratio:.2f} |")
-    doc = {"started": started, "threads": a.threads, "steps": a.steps, "memory_limit": a.memory_limit, "rows": rows}
+    doc = {"started": started, "threads": a.threads, "torch_threads": a.torch_threads, "steps": a.steps, "memory_limit": a.memory_limit, "rows": rows}
     if a.json:
         Path(a.json).write_text(json.dumps(doc, indent=2))
     if a.plot:
