@@ -634,8 +634,11 @@ def world_config_yaml(cfg: WorldConfig) -> dict[str, Any]:
             EngagementRelationConfig("engaged", ["post", "video"], dict(ENGAGEMENT_WEIGHTS["post"])),
             EngagementRelationConfig("engaged", ["ad"], dict(ENGAGEMENT_WEIGHTS["ad"])),
         ],
-        semantic=[SemanticRelationConfig("co", "item_item", [t]) for t in ITEM_TYPES]
-        + [SemanticRelationConfig("co", "user_user", list(ITEM_TYPES))],
+        # One item_item relation over every item type: besides post__co__post etc. it links
+        # items *across* types (post__co__video, ...), the co-engagement that carries a
+        # user's interest into a domain they never used (issue #6: cross-domain recall).
+        semantic=[SemanticRelationConfig("co", "item_item", list(ITEM_TYPES)),
+                  SemanticRelationConfig("co", "user_user", list(ITEM_TYPES))],
     )
     # Train before, test on the last week: part of the single-domain users switch only
     # after this cut, so their new domain is unseen in training.
