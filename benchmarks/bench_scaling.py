@@ -14,6 +14,7 @@ its wall time and peak resident set (the child's VmHWM) are its own:
   no validation split), then the model artifact. Not a full epoch: the figure is the median
   pairs/s of the steps after 2 warm-up steps, and `epoch_s_extrapolated` is the number of
   training positives divided by it (an epoch = each positive edge once in expectation).
+- `init` (optional): an untrained model artifact, so `embed`/`index` can run before `train`.
 - `embed`: `export_embeddings` (layer-wise inference of every node, chunked, over the
   memory-mapped graph; L2-normalised; saved artifact).
 - `index`: the all-items `EmbeddingIndex` of the artifact (what `Retriever` / `rankgraph serve`
@@ -43,7 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import child_env, emit_result, load_note, parse_result, peak_rss_mib, run_child  # noqa: E402
 
 EDGES_PER_USER = 62.1  # stored edges per user of the world below (310,600 at 5,000 users)
-STAGES = ("generate", "build", "train", "embed", "index")
+STAGES = ("generate", "build", "init", "train", "embed", "index")
+DEFAULT_STAGES = ("generate", "build", "train", "embed", "index")
 
 
 def users_for(edges: int, edges_per_user: float = EDGES_PER_USER) -> int:
@@ -112,6 +114,25 @@ def stage_train(a: argparse.Namespace) -> dict[str, Any]:
             "epoch_s_extrapolated": n_pos / pps, "parameters": params, "torch_threads": a.torch_threads}
 
 
+def stage_init(a: argparse.Namespace) -> dict[str, Any]:
+    """An untrained model artifact (seeded init), so `embed` can run before `train`: inference
+    costs the same whatever the weights, and at 100M edges the export is the figure that must fit."""
+    import torch
+
+    from rankgraph.graph.store import HeteroGraph
+    from rankgraph.model.rankgraph_model import RankGraphModel
+    from rankgraph.model.schema import GraphSchema
+    from rankgraph.train.model_artifact import save_model_artifact
+
+    cfg = scaling_config(Path(a.world), a.threads, a.memory_limit, a.steps)
+    schema = GraphSchema.from_graph(HeteroGraph.load(a.graph))
+    torch.manual_seed(cfg.train.seed)
+    model = RankGraphModel(cfg.model, schema)
+    shutil.rmtree(a.model, ignore_errors=True)
+    save_model_artifact(a.model, model.state_dict(), cfg, schema, a.graph, {"untrained": True})
+    return {"parameters": sum(p.numel() for p in model.parameters())}
+
+
 def stage_embed(a: argparse.Namespace) -> dict[str, Any]:
     import torch
 
@@ -155,7 +176,7 @@ def stage_index(a: argparse.Namespace) -> dict[str, Any]:
     return {"build_s": build, "query_s_1000": time.perf_counter() - t0, "items": int(index.n), "kind": index.kind}
 
 
-CHILDREN = {"generate": stage_generate, "build": stage_build, "train": stage_train, "embed": stage_embed,
+CHILDREN = {"generate": stage_generate, "build": stage_build, "init": stage_init, "train": stage_train, "embed": stage_embed,
             "index": stage_index}
 
 
@@ -255,7 +276,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--edges", type=int, nargs="*", default=[1_000_000, 10_000_000])
     ap.add_argument("--work", default="/tmp/rankgraph-scaling")
-    ap.add_argument("--stages", default=",".join(STAGES))
+    ap.add_argument("--stages", default=",".join(DEFAULT_STAGES),
+                    help=f"in order, from {STAGES}; 'init' writes an untrained model so embed can precede train")
     ap.add_argument("--steps", type=int, default=20, help="mini-batch steps timed (throughput, not an epoch)")
     ap.add_argument("--threads", type=int, default=2, help="DuckDB and FAISS threads")
     ap.add_argument("--torch-threads", type=int, default=1,
