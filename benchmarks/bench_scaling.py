@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import child_env, emit_result, load_note, parse_result, peak_rss_mib, run_child  # noqa: E402
+from common import child_env, emit_result, load_note, parse_result, peak_rss_mib, run_child
 
 EDGES_PER_USER = 62.1  # stored edges per user of the world below (310,600 at 5,000 users)
 STAGES = ("generate", "build", "init", "train", "embed", "index")
@@ -52,14 +52,24 @@ def users_for(edges: int, edges_per_user: float = EDGES_PER_USER) -> int:
     return max(50, math.ceil(edges / edges_per_user))
 
 
-def scaling_config(world: Path, threads: int, memory_limit: str, steps: int, extra: list[str] | None = None):
+def scaling_config(
+    world: Path, threads: int, memory_limit: str, steps: int, extra: list[str] | None = None
+):
     """The world's config without semantic relations, with the train/build settings above."""
     from rankgraph.config import load_config
 
-    sets = [f"graph.threads={threads}", f"graph.memory_limit={memory_limit}", "model.mode=minibatch",
-            f"train.steps={steps}", "train.val_fraction=0.0", "train.log_every=1",
-            f"train.checkpoint_every={steps + 1000}", f"train.eval_every={steps + 1000}", "train.tensorboard=false",
-            *(extra or [])]
+    sets = [
+        f"graph.threads={threads}",
+        f"graph.memory_limit={memory_limit}",
+        "model.mode=minibatch",
+        f"train.steps={steps}",
+        "train.val_fraction=0.0",
+        "train.log_every=1",
+        f"train.checkpoint_every={steps + 1000}",
+        f"train.eval_every={steps + 1000}",
+        "train.tensorboard=false",
+        *(extra or []),
+    ]
     cfg = load_config(world / "rankgraph.yaml", sets)
     cfg.graph.semantic = []
     return cfg
@@ -83,8 +93,12 @@ def stage_build(a: argparse.Namespace) -> dict[str, Any]:
 
     cfg = scaling_config(Path(a.world), a.threads, a.memory_limit, a.steps)
     g = build_graph(cfg, Path(a.graph))
-    return {"edges": sum(r.num_edges for r in g.relations.values()), "nodes": int(sum(g.num_nodes.values())),
-            "relations": {n: r.num_edges for n, r in g.relations.items()}, "csr_bytes": csr_bytes(Path(a.graph))}
+    return {
+        "edges": sum(r.num_edges for r in g.relations.values()),
+        "nodes": int(sum(g.num_nodes.values())),
+        "relations": {n: r.num_edges for n, r in g.relations.items()},
+        "csr_bytes": csr_bytes(Path(a.graph)),
+    }
 
 
 def stage_train(a: argparse.Namespace) -> dict[str, Any]:
@@ -105,13 +119,23 @@ def stage_train(a: argparse.Namespace) -> dict[str, Any]:
     setup_peak = peak_rss_mib()
     result = trainer.fit()
     save_model_artifact(out, trainer.final_state(), cfg, trainer.schema, a.graph, result.summary())
-    rates = [r["pairs_per_s"] for r in result.history if r["step"] > 2] or [r["pairs_per_s"] for r in result.history]
+    rates = [r["pairs_per_s"] for r in result.history if r["step"] > 2] or [
+        r["pairs_per_s"] for r in result.history
+    ]
     pps = statistics.median(rates)
     n_pos = trainer.sampler.num_train
     params = sum(p.numel() for p in trainer.model.parameters())
-    return {"setup_s": setup, "setup_peak_rss_mib": setup_peak, "steps": result.step, "pairs_per_s": pps,
-            "positives": n_pos, "epoch_steps": math.ceil(n_pos / cfg.train.batch_size),
-            "epoch_s_extrapolated": n_pos / pps, "parameters": params, "torch_threads": a.torch_threads}
+    return {
+        "setup_s": setup,
+        "setup_peak_rss_mib": setup_peak,
+        "steps": result.step,
+        "pairs_per_s": pps,
+        "positives": n_pos,
+        "epoch_steps": math.ceil(n_pos / cfg.train.batch_size),
+        "epoch_s_extrapolated": n_pos / pps,
+        "parameters": params,
+        "torch_threads": a.torch_threads,
+    }
 
 
 def stage_init(a: argparse.Namespace) -> dict[str, Any]:
@@ -150,8 +174,11 @@ def stage_embed(a: argparse.Namespace) -> dict[str, Any]:
     shutil.rmtree(out, ignore_errors=True)
     emb = export_embeddings(graph, model, cfg, out)
     nodes = sum(e.count for e in emb.types.values())
-    return {"nodes": int(nodes), "chunk": int(model.cfg.inference_chunk),
-            "embedding_bytes": int(sum(e.vectors.nbytes for e in emb.types.values()))}
+    return {
+        "nodes": int(nodes),
+        "chunk": int(model.cfg.inference_chunk),
+        "embedding_bytes": int(sum(e.vectors.nbytes for e in emb.types.values())),
+    }
 
 
 def stage_index(a: argparse.Namespace) -> dict[str, Any]:
@@ -170,14 +197,27 @@ def stage_index(a: argparse.Namespace) -> dict[str, Any]:
     build = time.perf_counter() - t0
     users = emb.types[emb.user_type].vectors
     rng = np.random.default_rng(0)
-    q = np.asarray(users[np.sort(rng.choice(users.shape[0], min(1000, users.shape[0]), replace=False))])
+    q = np.asarray(
+        users[np.sort(rng.choice(users.shape[0], min(1000, users.shape[0]), replace=False))]
+    )
     t0 = time.perf_counter()
     index.search(q, 100)
-    return {"build_s": build, "query_s_1000": time.perf_counter() - t0, "items": int(index.n), "kind": index.kind}
+    return {
+        "build_s": build,
+        "query_s_1000": time.perf_counter() - t0,
+        "items": int(index.n),
+        "kind": index.kind,
+    }
 
 
-CHILDREN = {"generate": stage_generate, "build": stage_build, "init": stage_init, "train": stage_train, "embed": stage_embed,
-            "index": stage_index}
+CHILDREN = {
+    "generate": stage_generate,
+    "build": stage_build,
+    "init": stage_init,
+    "train": stage_train,
+    "embed": stage_embed,
+    "index": stage_index,
+}
 
 
 def child(a: argparse.Namespace) -> None:
@@ -189,20 +229,54 @@ def child(a: argparse.Namespace) -> None:
 
 
 # ------------------------------------------------------------------------------------ parent
-def run_stage(stage: str, paths: dict[str, Path], a: argparse.Namespace, users: int) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--child", stage, "--users", str(users), "--threads", str(a.threads),
-           "--torch-threads", str(a.torch_threads),
-           "--memory-limit", a.memory_limit, "--steps", str(a.steps), "--chunk", str(a.chunk),
-           *[x for k, p in paths.items() for x in (f"--{k}", str(p))]]
-    run = run_child(cmd, env=child_env(), timeout=a.timeout,
-                    max_rss_mib=a.max_rss_gb * 1024 if a.max_rss_gb else None)
+def run_stage(
+    stage: str, paths: dict[str, Path], a: argparse.Namespace, users: int
+) -> dict[str, Any]:
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        stage,
+        "--users",
+        str(users),
+        "--threads",
+        str(a.threads),
+        "--torch-threads",
+        str(a.torch_threads),
+        "--memory-limit",
+        a.memory_limit,
+        "--steps",
+        str(a.steps),
+        "--chunk",
+        str(a.chunk),
+        *[x for k, p in paths.items() for x in (f"--{k}", str(p))],
+    ]
+    run = run_child(
+        cmd,
+        env=child_env(),
+        timeout=a.timeout,
+        max_rss_mib=a.max_rss_gb * 1024 if a.max_rss_gb else None,
+    )
     res = parse_result(run.stdout)
     if run.returncode != 0 or res is None:
-        why = ("timeout" if run.timed_out else f"killed above {a.max_rss_gb} GB RSS" if run.killed_for_memory
-               else f"rc {run.returncode}")
-        print(f"   {stage} FAILED ({why}) after {run.wall_s:.0f} s, peak {run.peak_rss_mib:,.0f} MiB:\n"
-              f"{run.stderr[-3000:]}", flush=True)
-        return {"failed": why, "wall_s": run.wall_s, "peak_rss_mib": run.peak_rss_mib, "stderr_tail": run.stderr[-3000:]}
+        why = (
+            "timeout"
+            if run.timed_out
+            else f"killed above {a.max_rss_gb} GB RSS"
+            if run.killed_for_memory
+            else f"rc {run.returncode}"
+        )
+        print(
+            f"   {stage} FAILED ({why}) after {run.wall_s:.0f} s, peak {run.peak_rss_mib:,.0f} MiB:\n"
+            f"{run.stderr[-3000:]}",
+            flush=True,
+        )
+        return {
+            "failed": why,
+            "wall_s": run.wall_s,
+            "peak_rss_mib": run.peak_rss_mib,
+            "stderr_tail": run.stderr[-3000:],
+        }
     res.update(wall_s=run.wall_s, peak_rss_mib=run.peak_rss_mib, cpu_s=run.cpu_s)
     return res
 
@@ -210,8 +284,18 @@ def run_stage(stage: str, paths: dict[str, Path], a: argparse.Namespace, users: 
 def measure(edges: int, a: argparse.Namespace) -> dict[str, Any]:
     users = users_for(edges, a.edges_per_user)
     root = Path(a.work) / f"e{edges}"
-    paths = {"world": root / "world", "graph": root / "graph", "model": root / "model", "emb": root / "emb"}
-    row: dict[str, Any] = {"target_edges": edges, "users": users, "stages": {}, "load_before": load_note()}
+    paths = {
+        "world": root / "world",
+        "graph": root / "graph",
+        "model": root / "model",
+        "emb": root / "emb",
+    }
+    row: dict[str, Any] = {
+        "target_edges": edges,
+        "users": users,
+        "stages": {},
+        "load_before": load_note(),
+    }
     print(f"== {edges:,} target edges ({users:,} users); {load_note()}", flush=True)
     for stage in a.stages:
         if stage == "generate" and (paths["world"] / "rankgraph.yaml").is_file() and a.reuse:
@@ -225,13 +309,21 @@ def measure(edges: int, a: argparse.Namespace) -> dict[str, Any]:
             break
         extra = ""
         if stage == "train":
-            extra = (f", {res['pairs_per_s']:,.0f} pairs/s, {res['positives']:,} positives -> epoch "
-                     f"~{res['epoch_s_extrapolated']:,.0f} s extrapolated")
-        print(f"   {stage}: {res['wall_s']:.1f} s wall, {res['cpu_s']:.1f} s CPU, peak RSS {res['peak_rss_mib']:,.0f} MiB"
-              f"{extra}", flush=True)
+            extra = (
+                f", {res['pairs_per_s']:,.0f} pairs/s, {res['positives']:,} positives -> epoch "
+                f"~{res['epoch_s_extrapolated']:,.0f} s extrapolated"
+            )
+        print(
+            f"   {stage}: {res['wall_s']:.1f} s wall, {res['cpu_s']:.1f} s CPU, peak RSS {res['peak_rss_mib']:,.0f} MiB"
+            f"{extra}",
+            flush=True,
+        )
     if "edges" not in row and (paths["graph"] / "manifest.json").is_file():
         m = json.loads((paths["graph"] / "manifest.json").read_text())
-        row.update(edges=sum(v["edges"] for v in m["relations"].values()), csr_bytes=csr_bytes(paths["graph"]))
+        row.update(
+            edges=sum(v["edges"] for v in m["relations"].values()),
+            csr_bytes=csr_bytes(paths["graph"]),
+        )
     row["load_after"] = load_note()
     if not a.keep:
         for k in ("world", "model", "emb", "graph"):
@@ -249,7 +341,11 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     rows = [r for r in rows if r.get("edges")]
     fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(11, 4.2))
     for stage in STAGES:
-        pts = [(r["edges"], r["stages"][stage]) for r in rows if stage in r["stages"] and "failed" not in r["stages"][stage]]
+        pts = [
+            (r["edges"], r["stages"][stage])
+            for r in rows
+            if stage in r["stages"] and "failed" not in r["stages"][stage]
+        ]
         if not pts:
             continue
         x = [p[0] for p in pts]
@@ -273,24 +369,45 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--edges", type=int, nargs="*", default=[1_000_000, 10_000_000])
     ap.add_argument("--work", default="/tmp/rankgraph-scaling")
-    ap.add_argument("--stages", default=",".join(DEFAULT_STAGES),
-                    help=f"in order, from {STAGES}; 'init' writes an untrained model so embed can precede train")
-    ap.add_argument("--steps", type=int, default=20, help="mini-batch steps timed (throughput, not an epoch)")
+    ap.add_argument(
+        "--stages",
+        default=",".join(DEFAULT_STAGES),
+        help=f"in order, from {STAGES}; 'init' writes an untrained model so embed can precede train",
+    )
+    ap.add_argument(
+        "--steps", type=int, default=20, help="mini-batch steps timed (throughput, not an epoch)"
+    )
     ap.add_argument("--threads", type=int, default=2, help="DuckDB and FAISS threads")
-    ap.add_argument("--torch-threads", type=int, default=1,
-                    help="torch intra-op threads of train/embed (2 on 2 busy cores ran ~9x slower, docs/benchmarks.md)")
+    ap.add_argument(
+        "--torch-threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads of train/embed (2 on 2 busy cores ran ~9x slower, docs/benchmarks.md)",
+    )
     ap.add_argument("--memory-limit", default="8GB", help="DuckDB memory_limit of the build")
-    ap.add_argument("--chunk", type=int, default=0, help="inference chunk (0: model.inference_chunk)")
+    ap.add_argument(
+        "--chunk", type=int, default=0, help="inference chunk (0: model.inference_chunk)"
+    )
     ap.add_argument("--timeout", type=float, default=None, help="seconds per stage")
-    ap.add_argument("--edges-per-user", type=float, default=EDGES_PER_USER, help="sizes the world (calibrate)")
-    ap.add_argument("--max-rss-gb", type=float, default=None, help="kill a stage whose RSS passes this")
+    ap.add_argument(
+        "--edges-per-user", type=float, default=EDGES_PER_USER, help="sizes the world (calibrate)"
+    )
+    ap.add_argument(
+        "--max-rss-gb", type=float, default=None, help="kill a stage whose RSS passes this"
+    )
     ap.add_argument("--keep", action="store_true", help="keep worlds/graphs/models in --work")
-    ap.add_argument("--reuse", action="store_true", help="reuse a world already generated in --work")
+    ap.add_argument(
+        "--reuse", action="store_true", help="reuse a world already generated in --work"
+    )
     ap.add_argument("--json", default=None)
-    ap.add_argument("--merge", nargs="*", default=[], help="earlier --json outputs to include in the table/plot")
+    ap.add_argument(
+        "--merge", nargs="*", default=[], help="earlier --json outputs to include in the table/plot"
+    )
     ap.add_argument("--plot", default=None, help="PNG path for the cost-vs-size plot")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     for k in ("world", "graph", "model", "emb"):
@@ -307,19 +424,32 @@ def main() -> None:
     rows = [r for path in a.merge for r in json.loads(Path(path).read_text())["rows"]]
     rows += [measure(e, a) for e in a.edges]
     rows.sort(key=lambda r: r.get("edges", r["target_edges"]))
-    print("\n| stored edges | stage | wall s | CPU s | peak RSS MiB | peak bytes/edge | CSR floor MiB | peak / floor |")
+    print(
+        "\n| stored edges | stage | wall s | CPU s | peak RSS MiB | peak bytes/edge | CSR floor MiB | peak / floor |"
+    )
     print("|---:|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         e, floor = r.get("edges", 0), r.get("csr_bytes", 0)
         for stage, s in r["stages"].items():
             if "failed" in s:
-                print(f"| {e:,} | {stage} | FAILED ({s['failed']}) after {s['wall_s']:.0f} s | | {s['peak_rss_mib']:,.0f} | | | |")
+                print(
+                    f"| {e:,} | {stage} | FAILED ({s['failed']}) after {s['wall_s']:.0f} s | | {s['peak_rss_mib']:,.0f} | | | |"
+                )
                 continue
             per = s["peak_rss_mib"] * 2**20 / e if e else float("nan")
             ratio = s["peak_rss_mib"] * 2**20 / floor if floor else float("nan")
-            print(f"| {e:,} | {stage} | {s['wall_s']:.1f} | {s['cpu_s']:.1f} | {s['peak_rss_mib']:,.0f} | {per:.1f} | "
-                  f"{floor / 2**20:,.0f} | {ratio:.2f} |")
-    doc = {"started": started, "threads": a.threads, "torch_threads": a.torch_threads, "steps": a.steps, "memory_limit": a.memory_limit, "rows": rows}
+            print(
+                f"| {e:,} | {stage} | {s['wall_s']:.1f} | {s['cpu_s']:.1f} | {s['peak_rss_mib']:,.0f} | {per:.1f} | "
+                f"{floor / 2**20:,.0f} | {ratio:.2f} |"
+            )
+    doc = {
+        "started": started,
+        "threads": a.threads,
+        "torch_threads": a.torch_threads,
+        "steps": a.steps,
+        "memory_limit": a.memory_limit,
+        "rows": rows,
+    }
     if a.json:
         Path(a.json).write_text(json.dumps(doc, indent=2))
     if a.plot:

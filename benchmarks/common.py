@@ -61,7 +61,7 @@ def emit_result(result: dict[str, Any]) -> None:
 def parse_result(stdout: str) -> dict[str, Any] | None:
     """The last `RESULT {json}` line of a child's stdout, or None."""
     lines = [ln for ln in stdout.splitlines() if ln.startswith(RESULT_PREFIX)]
-    return json.loads(lines[-1][len(RESULT_PREFIX):]) if lines else None
+    return json.loads(lines[-1][len(RESULT_PREFIX) :]) if lines else None
 
 
 @dataclass
@@ -103,9 +103,15 @@ def _child_rss_mib(pid: int) -> float:
     return 0.0
 
 
-def run_child(cmd: list[str], *, env: dict[str, str] | None = None, timeout: float | None = None,
-              cwd: str | os.PathLike[str] | None = None, echo: bool = False,
-              max_rss_mib: float | None = None) -> ChildRun:
+def run_child(
+    cmd: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    timeout: float | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    echo: bool = False,
+    max_rss_mib: float | None = None,
+) -> ChildRun:
     """Run `cmd` to completion (killed with its process group after `timeout` s).
 
     `max_rss_mib` kills the child when its resident set passes that bound (polled every
@@ -119,8 +125,15 @@ def run_child(cmd: list[str], *, env: dict[str, str] | None = None, timeout: flo
 
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env or child_env(), cwd=cwd,
-                                start_new_session=True, text=True)
+        proc = subprocess.Popen(
+            cmd,
+            stdout=out,
+            stderr=err,
+            env=env or child_env(),
+            cwd=cwd,
+            start_new_session=True,
+            text=True,
+        )
         timed_out = killed_for_memory = False
         deadline = None if timeout is None else t0 + timeout
         while True:
@@ -143,9 +156,17 @@ def run_child(cmd: list[str], *, env: dict[str, str] | None = None, timeout: flo
     if echo:
         sys.stdout.write(stdout)
         sys.stdout.flush()
-    return ChildRun(cmd=list(cmd), returncode=proc.returncode, stdout=stdout, stderr=stderr, wall_s=wall,
-                    peak_rss_mib=ru.ru_maxrss / 1024.0, cpu_s=ru.ru_utime + ru.ru_stime, timed_out=timed_out,
-                    killed_for_memory=killed_for_memory)
+    return ChildRun(
+        cmd=list(cmd),
+        returncode=proc.returncode,
+        stdout=stdout,
+        stderr=stderr,
+        wall_s=wall,
+        peak_rss_mib=ru.ru_maxrss / 1024.0,
+        cpu_s=ru.ru_utime + ru.ru_stime,
+        timed_out=timed_out,
+        killed_for_memory=killed_for_memory,
+    )
 
 
 def load_note() -> str:

@@ -15,13 +15,20 @@ pyspark = pytest.importorskip("pyspark")
 if shutil.which("java") is None:
     pytest.skip("pyspark needs a Java runtime", allow_module_level=True)
 
-import duckdb  # noqa: E402
+import duckdb
 
-from rankgraph.config import load_config  # noqa: E402
-from rankgraph.data.events import open_events  # noqa: E402
-from rankgraph.data.synthetic import WorldConfig, generate_world  # noqa: E402
-from rankgraph.graph.build import SQL_ITEM_MAP, SQL_USER_MAP, build_graph, parse_train_until, sql_engagement, sql_train_events  # noqa: E402
-from rankgraph.graph.semantic import sql_semantic_base, sql_semantic_topk  # noqa: E402
+from rankgraph.config import load_config
+from rankgraph.data.events import open_events
+from rankgraph.data.synthetic import WorldConfig, generate_world
+from rankgraph.graph.build import (
+    SQL_ITEM_MAP,
+    SQL_USER_MAP,
+    build_graph,
+    parse_train_until,
+    sql_engagement,
+    sql_train_events,
+)
+from rankgraph.graph.semantic import sql_semantic_base, sql_semantic_topk
 
 
 def to_spark(statement: str) -> str:
@@ -36,19 +43,35 @@ def built(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("spark")
     generate_world(root / "world", WorldConfig(n_users=150, events_per_user=12, seed=3))
-    cfg = load_config(root / "world" / "rankgraph.yaml",
-                      ["data.node_tables=[]", "graph.use_side_edges=false", "graph.semantic_engine=sql", "graph.threads=1"])
-    cfg.graph.semantic = [r for r in cfg.graph.semantic if r.kind == "item_item" and r.item_types == ["post"]]
+    cfg = load_config(
+        root / "world" / "rankgraph.yaml",
+        [
+            "data.node_tables=[]",
+            "graph.use_side_edges=false",
+            "graph.semantic_engine=sql",
+            "graph.threads=1",
+        ],
+    )
+    cfg.graph.semantic = [
+        r for r in cfg.graph.semantic if r.kind == "item_item" and r.item_types == ["post"]
+    ]
     graph = build_graph(cfg, root / "graph")
     con = duckdb.connect()
     open_events(con, cfg.data, name="events")
     events = con.sql("SELECT * FROM events").df()
-    spark = (SparkSession.builder.master("local[1]").appName("rankgraph-test")
-             .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "2").getOrCreate())
+    spark = (
+        SparkSession.builder.master("local[1]")
+        .appName("rankgraph-test")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .getOrCreate()
+    )
     spark.createDataFrame(events).createOrReplaceTempView("events")
     schema = "id " + spark.table("events").schema["user_id"].dataType.simpleString()
     spark.createDataFrame([], schema).createOrReplaceTempView("rg_extra_user")
-    item_schema = "item_type string, id " + spark.table("events").schema["item_id"].dataType.simpleString()
+    item_schema = (
+        "item_type string, id " + spark.table("events").schema["item_id"].dataType.simpleString()
+    )
     spark.createDataFrame([], item_schema).createOrReplaceTempView("rg_extra_item")
     cut = parse_train_until(cfg.graph.train_until, cfg.data.time_unit)
     for statement in (sql_train_events("events", cut), SQL_USER_MAP, SQL_ITEM_MAP):
@@ -58,7 +81,12 @@ def built(tmp_path_factory):
 
 
 def _coo(rel) -> dict[tuple[int, int], float]:
-    return dict(zip(zip(rel.dst_index().tolist(), np.asarray(rel.indices).tolist()), np.asarray(rel.weight).tolist()))
+    return dict(
+        zip(
+            zip(rel.dst_index().tolist(), np.asarray(rel.indices).tolist()),
+            np.asarray(rel.weight).tolist(),
+        )
+    )
 
 
 def test_spark_id_maps_number_ids_like_duckdb(built):
