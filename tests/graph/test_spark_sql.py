@@ -18,6 +18,7 @@ if shutil.which("java") is None:
 import duckdb
 
 from rankgraph.config import load_config
+from rankgraph.config.graph import SemanticRelationConfig
 from rankgraph.data.events import open_events
 from rankgraph.data.synthetic import WorldConfig, generate_world
 from rankgraph.graph.build import (
@@ -29,6 +30,8 @@ from rankgraph.graph.build import (
     sql_train_events,
 )
 from rankgraph.graph.semantic import sql_semantic_base, sql_semantic_topk
+
+SEM_TYPES = ["post", "video"]
 
 
 def to_spark(statement: str) -> str:
@@ -52,9 +55,8 @@ def built(tmp_path_factory):
             "graph.threads=1",
         ],
     )
-    cfg.graph.semantic = [
-        r for r in cfg.graph.semantic if r.kind == "item_item" and r.item_types == ["post"]
-    ]
+    # cross-type item-item co-engagement (post <-> video), as the SQL engine computes it
+    cfg.graph.semantic = [SemanticRelationConfig(name="co", kind="item_item", item_types=SEM_TYPES)]
     graph = build_graph(cfg, root / "graph")
     con = duckdb.connect()
     open_events(con, cfg.data, name="events")
@@ -110,10 +112,12 @@ def test_spark_engagement_weights_equal_duckdb(built):
 def test_spark_semantic_topk_scores_equal_duckdb(built):
     cfg, graph, spark, _ = built
     rc = cfg.graph.semantic[0]
-    spark.sql(to_spark(sql_semantic_base(rc, ["post"])))
+    spark.sql(to_spark(sql_semantic_base(rc, SEM_TYPES)))
     spark.sql(to_spark(sql_semantic_topk(rc)))
-    rows = spark.sql("SELECT dst, src, score FROM rg_sem_out").collect()
-    got = {(r.dst, r.src): r.score for r in rows}
-    want = _coo(graph.relations["post__co__post"])
-    assert got.keys() == want.keys() and len(got) > 0
-    np.testing.assert_allclose([got[k] for k in want], list(want.values()), rtol=1e-5)
+    rows = spark.sql("SELECT st, dt, dst, src, score FROM rg_sem_out").collect()
+    for si, st in enumerate(SEM_TYPES):
+        for di, dt in enumerate(SEM_TYPES):
+            got = {(r.dst, r.src): r.score for r in rows if r.st == si and r.dt == di}
+            want = _coo(graph.relations[f"{st}__co__{dt}"])
+            assert got.keys() == want.keys() and len(got) > 0, (st, dt)
+            np.testing.assert_allclose([got[k] for k in want], list(want.values()), rtol=1e-5)
