@@ -307,8 +307,21 @@ def measure(edges: int, a: argparse.Namespace) -> dict[str, Any]:
             row.update(edges=res["edges"], nodes=res["nodes"], csr_bytes=res["csr_bytes"])
         if "failed" in res:
             break
+        if a.json:  # a partial record survives a run that is stopped before the end
+            Path(a.json + ".partial").write_text(json.dumps(row, indent=2))
         extra = ""
-        if stage == "train":
+        if stage == "build":
+            extra = (
+                f", {res['edges']:,} edges, {res['nodes']:,} nodes, CSR {res['csr_bytes'] / 2**20:,.0f} MiB"
+                f" ({res['csr_bytes'] / res['edges']:.2f} B/edge)"
+            )
+        elif stage == "generate":
+            extra = f", {res['events']:,} events"
+        elif stage == "embed":
+            extra = f", {res['nodes']:,} nodes exported"
+        elif stage == "index":
+            extra = f", {res['items']:,} items, {res['kind']} index, build {res['build_s']:.1f} s"
+        elif stage == "train":
             extra = (
                 f", {res['pairs_per_s']:,.0f} pairs/s, {res['positives']:,} positives -> epoch "
                 f"~{res['epoch_s_extrapolated']:,.0f} s extrapolated"
