@@ -12,7 +12,7 @@ class NegativesConfig:
 
     in_batch: bool = True
     pool: bool = True
-    pool_size: int = 4096
+    pool_size: int = 1024  # issue #6: was 4096; with mix_item_types every item type's pool is a candidate, and 4096 ids per type repeat a catalogue of ~1k items per type many times
     pool_samples: int = 256
     semantic: bool = True
     logq_correction: bool = False
@@ -39,7 +39,7 @@ class TrainConfig:
 
     steps: int = 300
     batch_size: int = 1024
-    lr: float = 3e-3
+    lr: float = 1e-2  # issue #6: 3e-3 left the 300-step default run far from converged
     weight_decay: float = 1e-4
     warmup_steps: int = 20
     grad_clip: float = 1.0
