@@ -12,27 +12,6 @@ from rankgraph.cli.common import ConfigOption, SetOption, console, resolve_confi
 from rankgraph.errors import ConfigError
 
 
-def _split_overrides(overrides: list[str] | None) -> tuple[list[str], list[str]]:
-    rank = [o for o in overrides or [] if o.startswith("rank.")]
-    return [o for o in overrides or [] if not o.startswith("rank.")], rank
-
-
-def rank_config(cfg: Any, rank_overrides: list[str]) -> Any:
-    """`cfg.rank` when the root config has a rank section, else the defaults with `--set rank.*` applied."""
-    from rankgraph.config.base import apply_override, from_dict, to_dict
-    from rankgraph.config.rank import RankConfig
-
-    if hasattr(cfg, "rank"):
-        return cfg.rank
-    data: dict[str, Any] = {"rank": to_dict(RankConfig())}
-    for assignment in rank_overrides:
-        apply_override(data, assignment)
-    try:
-        return from_dict(RankConfig, data["rank"], source="--set rank.*")
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from exc
-
-
 def _cut(cfg: Any, cut: Optional[str]) -> int:
     from rankgraph.data.split import parse_cut
 
@@ -75,11 +54,8 @@ def register(app: typer.Typer) -> None:
 
         if stage not in ("all", "train", "eval"):
             raise ConfigError(f"--stage {stage!r}: expected all, train or eval")
-        base, rank_ovs = _split_overrides(overrides)
-        cfg = resolve_config(config, base)
-        if hasattr(cfg, "rank") and rank_ovs:  # the root config knows the rank section
-            cfg = resolve_config(config, base + rank_ovs)
-        rcfg = rank_config(cfg, rank_ovs)
+        cfg = resolve_config(config, overrides)
+        rcfg = cfg.rank
         threads = threads or rcfg.train.threads
         if threads:
             torch.set_num_threads(threads)

@@ -11,6 +11,7 @@ from rankgraph.config.data import (
 from rankgraph.config.evaluate import EvaluateConfig
 from rankgraph.config.graph import EngagementRelationConfig, GraphConfig, SemanticRelationConfig
 from rankgraph.config.model import ModelConfig
+from rankgraph.config.rank import RankConfig
 from rankgraph.config.root import RankGraphConfig, config_from_dict, load_config
 from rankgraph.config.train import NegativesConfig, TrainConfig
 
@@ -25,6 +26,7 @@ __all__ = [
     "ModelConfig",
     "NegativesConfig",
     "NodeTableConfig",
+    "RankConfig",
     "RankGraphConfig",
     "SemanticRelationConfig",
     "SideEdgeTableConfig",

@@ -12,6 +12,7 @@ from rankgraph.config.data import DataConfig
 from rankgraph.config.evaluate import EvaluateConfig
 from rankgraph.config.graph import GraphConfig
 from rankgraph.config.model import ModelConfig
+from rankgraph.config.rank import RankConfig
 from rankgraph.config.train import TrainConfig
 
 
@@ -24,6 +25,7 @@ class RankGraphConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    rank: RankConfig = field(default_factory=RankConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return to_dict(self)
