@@ -21,7 +21,7 @@ DEFAULT_GRIDS: dict[str, dict[str, list[Any]]] = {
     "itemcf": {"neighbours": [50, 200], "alpha": [0.5, 0.7]},
     "als": {"factors": [32, 64], "regularization": [0.01, 0.1], "alpha": [1.0, 10.0]},
     "random": {},
-    "lightgcn": {"layers": [2, 3], "dim": [64], "lr": [1e-3, 5e-3], "epochs": [20]},
+    "lightgcn": {"layers": [2, 3], "dim": [64], "lr": [5e-3, 1e-2], "epochs": [15]},
 }
 
 __all__ = ["ALS", "BASELINES", "DEFAULT_GRIDS", "ItemCF", "LightGCN", "Popularity", "RandomItems"]
