@@ -30,6 +30,9 @@ OPTS = [
     "train.negatives.pool_size=32",
     "train.negatives.pool_samples=16",
     "train.negatives.in_batch=false",
+    # logQ (on by default) corrects by the expected count in a rank's batch, which depends on
+    # the world size, so it too makes one process differ from two.
+    "train.negatives.logq_correction=false",
     "train.eval_every=4",
     "train.log_every=1",
     "model.dim=8",
