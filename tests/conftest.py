@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
+# Same reason as rankgraph.cli: spinning OpenMP threads crawl when cores are shared.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from pathlib import Path
 
 import pytest
