@@ -25,6 +25,9 @@ class EvaluateConfig:
     seed: int = 0
     edge_sample: int = 100_000
     validation_fraction: float = 0.1
+    # user->item score = cosine / train.temperature + popularity_readout * log q(item): adds back
+    # the log-popularity that logQ-corrected training removed (0 = pure cosine); docs/results.md
+    popularity_readout: float = 1.0
     index: IndexConfig = field(default_factory=lambda: IndexConfig())
     cluster: ClusterConfig = field(default_factory=lambda: ClusterConfig())
 

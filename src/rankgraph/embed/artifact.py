@@ -60,13 +60,18 @@ def check_matrix(x: np.ndarray, where: str, *, unit: bool = True, chunk: int = 1
 
 @dataclass
 class NodeEmbeddings:
-    """One node type: vectors [n, E] (unit rows), raw ids [n], optional domain/clusters/centroids."""
+    """One node type: vectors [n, E] (unit rows), raw ids [n], optional domain/clusters/centroids.
+
+    `log_popularity` (float32 [n], items only) is log q(i), the item's share of engaged users in
+    the training graph: the retrieval read-out adds it back to logQ-trained scores.
+    """
 
     vectors: np.ndarray
     ids: pa.Array
     domain: pa.Array | None = None
     clusters: np.ndarray | None = None
     centroids: np.ndarray | None = None
+    log_popularity: np.ndarray | None = None
 
     @property
     def count(self) -> int:
@@ -84,6 +89,10 @@ class NodeEmbeddings:
             raise ArtifactError(f"'{node_type}': {len(self.ids)} ids for {n} embedding rows")
         if self.domain is not None and len(self.domain) != n:
             raise ArtifactError(f"'{node_type}': {len(self.domain)} domains for {n} embedding rows")
+        if self.log_popularity is not None:
+            lp = self.log_popularity
+            if lp.dtype != np.float32 or lp.shape != (n,) or not np.isfinite(lp).all():
+                raise ArtifactError(f"'{node_type}' log_popularity: expected finite float32 [{n}], got {lp.dtype} {list(lp.shape)}")
         if self.clusters is not None:
             c = self.clusters
             if c.dtype != np.int32 or c.shape != (n,):
@@ -168,6 +177,13 @@ class EmbeddingSet:
             raise ArtifactError("embedding set has no item types")
         return np.concatenate(vecs), np.concatenate(codes), np.concatenate(doms)
 
+    def with_log_popularity(self, values: dict[str, np.ndarray]) -> EmbeddingSet:
+        """A copy with log q(i) attached to each named item type."""
+        types = dict(self.types)
+        for node_type, lp in values.items():
+            types[node_type] = replace(types[node_type], log_popularity=np.asarray(lp, np.float32))
+        return EmbeddingSet(types=types, user_type=self.user_type, meta=self.meta)
+
     def with_clusters(self, node_type: str, clusters: np.ndarray, centroids: np.ndarray) -> EmbeddingSet:
         """A copy with cluster ids and centroids attached to `node_type`."""
         types = dict(self.types)
@@ -187,6 +203,8 @@ class EmbeddingSet:
                 if node.domain is not None:
                     cols["domain"] = node.domain
                 pq.write_table(pa.table(cols), tmp / f"{t}_ids.parquet")
+                if node.log_popularity is not None:
+                    np.save(tmp / f"{t}_log_popularity.npy", node.log_popularity)
                 if node.clusters is not None:
                     np.save(tmp / f"{t}_clusters.npy", node.clusters)
                     np.save(tmp / f"{t}_centroids.npy", np.asarray(node.centroids, np.float32))
@@ -194,6 +212,7 @@ class EmbeddingSet:
                     "count": node.count,
                     "dim": node.dim,
                     "has_domain": node.domain is not None,
+                    "has_log_popularity": node.log_popularity is not None,
                     "clusters": None if node.centroids is None else int(node.centroids.shape[0]),
                 }
             write_manifest(tmp, KIND, {"user_type": self.user_type, "types": body_types, "source": self.meta})
@@ -215,7 +234,9 @@ class EmbeddingSet:
             try:
                 vectors = np.load(root / f"{t}.npy", mmap_mode=mode)
                 table = pq.read_table(root / f"{t}_ids.parquet")
-                clusters = centroids = None
+                clusters = centroids = log_popularity = None
+                if info.get("has_log_popularity"):
+                    log_popularity = np.load(root / f"{t}_log_popularity.npy")
                 if info.get("clusters") is not None:
                     clusters = np.load(root / f"{t}_clusters.npy")
                     centroids = np.load(root / f"{t}_centroids.npy")
@@ -231,5 +252,6 @@ class EmbeddingSet:
                 domain=table.column("domain").combine_chunks() if "domain" in table.column_names else None,
                 clusters=clusters,
                 centroids=centroids,
+                log_popularity=log_popularity,
             )
         return cls(types=types, user_type=manifest.get("user_type", "user"), meta=manifest.get("source", {}))

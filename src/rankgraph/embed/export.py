@@ -35,6 +35,23 @@ def item_domains(graph: HeteroGraph) -> dict[str, pa.Array]:
     return out
 
 
+def item_log_popularity(graph: HeteroGraph, user_type: str) -> dict[str, np.ndarray]:
+    """log q(i) per item type: the item's share of (user, item) engagement edges, +1 smoothed.
+
+    Normalised over every engaged item type together, because retrieval ranks one stacked
+    catalogue. Counts come from the engagement relations out of `user_type` (train graph only).
+    """
+    degree: dict[str, np.ndarray] = {}
+    for rel in graph.relations.values():
+        if rel.kind == "engagement" and rel.src_type == user_type and rel.dst_type != user_type:
+            deg = np.asarray(rel.in_degree(), dtype=np.float64)
+            degree[rel.dst_type] = degree.get(rel.dst_type, 0.0) + deg
+    if not degree:
+        return {}
+    total = sum(float((d + 1.0).sum()) for d in degree.values())
+    return {t: np.log((d + 1.0) / total).astype(np.float32) for t, d in degree.items()}
+
+
 def export_embeddings(
     graph: HeteroGraph,
     model: Any,
@@ -57,6 +74,7 @@ def export_embeddings(
         user_type=cfg.data.user_type,
         meta={"train_until": graph.meta.get("train_until"), **(source or {})},
     )
+    emb = emb.with_log_popularity(item_log_popularity(graph, cfg.data.user_type))
     emb = cluster_embeddings(emb, cfg.evaluate.cluster)
     if out is not None:
         emb.save(out)

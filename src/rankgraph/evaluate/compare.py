@@ -40,10 +40,38 @@ def eval_data_for(emb: EmbeddingSet, events: pa.Table, cut: int) -> EvalData:
     )
 
 
+def popularity_readout_vectors(
+    users: np.ndarray, items: np.ndarray, log_q: np.ndarray, temperature: float, beta: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Vectors whose inner product is `cos(u, i) / temperature + beta * log q(i)`.
+
+    A logQ-trained model scores `log p(i|u) - log q(i)`; adding `log q(i)` back ranks by
+    `p(i|u)`. Appending a constant 1 to users and `beta * log q` to items keeps it a plain
+    inner-product search, so any index serves it.
+    """
+    u = np.concatenate([users / temperature, np.ones((users.shape[0], 1), np.float32)], axis=1)
+    i = np.concatenate([items, beta * log_q[:, None]], axis=1)
+    return u.astype(np.float32), i.astype(np.float32)
+
+
 def embedding_recommender(emb: EmbeddingSet, data: EvalData, cfg: RankGraphConfig) -> EmbeddingRecommender:
-    """RankGraph as a `Recommender`: user vectors against the evaluated item types' vectors."""
+    """RankGraph as a `Recommender`: user vectors against the evaluated item types' vectors.
+
+    With `evaluate.popularity_readout` > 0 and item log-popularity in the artifact, user->item
+    scores add it back (see `popularity_readout_vectors`); item->item neighbours (Engagement
+    Recall) stay pure cosine.
+    """
     items, _, _ = emb.stacked_items(data.item_types)
-    return EmbeddingRecommender(np.asarray(emb.types[emb.user_type].vectors), items, cfg.evaluate.index)
+    users = np.asarray(emb.types[emb.user_type].vectors, dtype=np.float32)
+    beta = cfg.evaluate.popularity_readout
+    log_q = [emb.types[t].log_popularity for t in data.item_types]
+    rec = EmbeddingRecommender(users, items, cfg.evaluate.index)
+    if beta > 0 and all(lq is not None for lq in log_q):
+        u, i = popularity_readout_vectors(users, items, np.concatenate(log_q), cfg.train.temperature, beta)
+        cosine_neighbours = rec.unit_items
+        rec = EmbeddingRecommender(u, i, cfg.evaluate.index)
+        rec.unit_items = cosine_neighbours
+    return rec
 
 
 def evaluate_baselines(

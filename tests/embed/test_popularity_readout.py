@@ -1,0 +1,65 @@
+"""The log-popularity read-out: computed from the train graph, stored, and scored exactly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from rankgraph.embed.artifact import EmbeddingSet
+from rankgraph.embed.export import item_log_popularity
+from rankgraph.errors import ArtifactError
+from rankgraph.evaluate.compare import popularity_readout_vectors
+from rankgraph.graph.store import HeteroGraph, Relation, csr_from_coo, reverse_relation
+
+
+def _graph() -> HeteroGraph:
+    # users 0,1,2 engage post 0 (three users) and post 1 (one user); user 2 follows user 0
+    indptr, indices, weight = csr_from_coo(np.array([0, 1, 2, 2]), np.array([0, 0, 0, 1]), np.ones(4), num_dst=2)
+    eng = Relation("user__engaged__post", "user", "post", indptr, indices, weight, reverse="post__rev_engaged__user")
+    fi, fx, fw = csr_from_coo(np.array([2]), np.array([0]), np.ones(1), num_dst=3)
+    follows = Relation("user__follows__user", "user", "user", fi, fx, fw, kind="side", reverse="user__rev_follows__user")
+    return HeteroGraph(
+        num_nodes={"user": 3, "post": 2},
+        relations={
+            eng.name: eng,
+            "post__rev_engaged__user": reverse_relation(eng, "post__rev_engaged__user", 3),
+            follows.name: follows,
+            "user__rev_follows__user": reverse_relation(follows, "user__rev_follows__user", 3),
+        },
+    )
+
+
+def test_log_popularity_is_the_smoothed_share_of_engaged_users() -> None:
+    lp = item_log_popularity(_graph(), "user")
+    assert set(lp) == {"post"}  # user-user relations are not items
+    np.testing.assert_allclose(lp["post"], np.log([4 / 6, 2 / 6]), rtol=1e-6)
+
+
+def test_readout_inner_product_adds_log_popularity_to_scaled_cosine() -> None:
+    rng = np.random.default_rng(0)
+    users = rng.normal(size=(4, 8)).astype(np.float32)
+    items = rng.normal(size=(5, 8)).astype(np.float32)
+    log_q = np.log(rng.dirichlet(np.ones(5))).astype(np.float32)
+    u, i = popularity_readout_vectors(users, items, log_q, temperature=0.1, beta=0.7)
+    np.testing.assert_allclose(u @ i.T, users @ items.T / 0.1 + 0.7 * log_q[None, :], rtol=1e-5, atol=1e-5)
+
+
+def _emb(log_pop: np.ndarray) -> EmbeddingSet:
+    vec = np.eye(2, dtype=np.float32)
+    emb = EmbeddingSet.from_raw({"user": vec, "post": vec}, {"user": pa.array([1, 2]), "post": pa.array([7, 8])})
+    return emb.with_log_popularity({"post": log_pop})
+
+
+def test_log_popularity_survives_save_and_load(tmp_path: Path) -> None:
+    _emb(np.log(np.array([0.75, 0.25], np.float32))).save(tmp_path / "e")
+    back = EmbeddingSet.load(tmp_path / "e")
+    np.testing.assert_allclose(back.types["post"].log_popularity, np.log([0.75, 0.25]), rtol=1e-6)
+    assert back.types["user"].log_popularity is None
+
+
+def test_non_finite_log_popularity_is_refused() -> None:
+    with pytest.raises(ArtifactError, match="log_popularity"):
+        _emb(np.array([0.0, -np.inf], np.float32))
