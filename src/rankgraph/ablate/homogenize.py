@@ -105,21 +105,11 @@ def export_homogeneous(
     source: dict[str, Any] | None = None,
 ) -> EmbeddingSet:
     """Embed the homogenized graph and write it under the original graph's id maps and domains."""
-    from rankgraph.embed.cluster import cluster_embeddings
-    from rankgraph.embed.export import item_domains
+    from rankgraph.embed.export import embedding_set_from_vectors
     from rankgraph.model.inference import layerwise_embed
 
     stacked = layerwise_embed(model, homogeneous, device=device)[NODE_TYPE]
     vectors = split_vectors(np.asarray(stacked), homogeneous)
-    ids = {t: original.ids[t] if t in original.ids else pa.array(np.arange(n)) for t, n in original.num_nodes.items()}
-    emb = EmbeddingSet.from_raw(
-        vectors,
-        ids,
-        domains=item_domains(original),
-        user_type=cfg.data.user_type,
-        meta={"train_until": original.meta.get("train_until"), "ablation": "homogeneous", **(source or {})},
+    return embedding_set_from_vectors(
+        original, vectors, cfg, None if out is None else Path(out), meta={"ablation": "homogeneous", **(source or {})}
     )
-    emb = cluster_embeddings(emb, cfg.evaluate.cluster)
-    if out is not None:
-        emb.save(Path(out))
-    return emb

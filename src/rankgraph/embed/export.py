@@ -52,6 +52,30 @@ def item_log_popularity(graph: HeteroGraph, user_type: str) -> dict[str, np.ndar
     return {t: np.log((d + 1.0) / total).astype(np.float32) for t, d in degree.items()}
 
 
+def embedding_set_from_vectors(
+    graph: HeteroGraph,
+    vectors: dict[str, np.ndarray],
+    cfg: RankGraphConfig,
+    out: str | os.PathLike[str] | None = None,
+    *,
+    meta: dict[str, Any] | None = None,
+) -> EmbeddingSet:
+    """Attach `graph`'s ids, item domains and item log-popularity to `vectors`, cluster, save."""
+    ids = {t: graph.ids[t] if t in graph.ids else pa.array(np.arange(n)) for t, n in graph.num_nodes.items()}
+    emb = EmbeddingSet.from_raw(
+        vectors,
+        ids,
+        domains=item_domains(graph),
+        user_type=cfg.data.user_type,
+        meta={"train_until": graph.meta.get("train_until"), **(meta or {})},
+    )
+    emb = emb.with_log_popularity(item_log_popularity(graph, cfg.data.user_type))
+    emb = cluster_embeddings(emb, cfg.evaluate.cluster)
+    if out is not None:
+        emb.save(out)
+    return emb
+
+
 def export_embeddings(
     graph: HeteroGraph,
     model: Any,
@@ -62,20 +86,8 @@ def export_embeddings(
     on_progress: Callable[[int, int], None] | None = None,
     source: dict[str, Any] | None = None,
 ) -> EmbeddingSet:
-    """Embed every node of `graph` with `model`, attach ids/domains/clusters, save to `out`."""
+    """Embed every node of `graph` with `model` (exact layer-wise inference) and save to `out`."""
     from rankgraph.model.inference import layerwise_embed
 
     vectors = layerwise_embed(model, graph, device=device, progress=on_progress)
-    ids = {t: graph.ids[t] if t in graph.ids else pa.array(np.arange(n)) for t, n in graph.num_nodes.items()}
-    emb = EmbeddingSet.from_raw(
-        vectors,
-        ids,
-        domains=item_domains(graph),
-        user_type=cfg.data.user_type,
-        meta={"train_until": graph.meta.get("train_until"), **(source or {})},
-    )
-    emb = emb.with_log_popularity(item_log_popularity(graph, cfg.data.user_type))
-    emb = cluster_embeddings(emb, cfg.evaluate.cluster)
-    if out is not None:
-        emb.save(out)
-    return emb
+    return embedding_set_from_vectors(graph, vectors, cfg, out, meta=source)
