@@ -53,6 +53,16 @@ def test_exported_embeddings_are_unit_rows_in_id_map_order(tiny_run: Path) -> No
         np.testing.assert_allclose(np.linalg.norm(node.vectors, axis=1), 1.0, atol=1e-4)
 
 
+def test_readout_betas_tuned_in_training_reach_the_embeddings(tiny_run: Path) -> None:
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    tuned = metrics["methods"]["rankgraph"]["training"]["popularity_readout"]
+    grid = metrics["config"]["evaluate"]["popularity_readout_grid"]
+    assert tuned["users"] in grid and tuned["items"] in grid
+    assert [t["beta"] for t in tuned["trials"]] == sorted(grid)
+    source = EmbeddingSet.load(tiny_run / "embeddings").meta
+    assert source["popularity_readout"] == {"users": tuned["users"], "items": tuned["items"]}
+
+
 def test_report_shows_every_method(tiny_run: Path) -> None:
     text = (tiny_run / "report.md").read_text()
     assert "| rankgraph |" in text and "| popularity |" in text

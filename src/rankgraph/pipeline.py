@@ -99,6 +99,7 @@ def run_pipeline(
     from rankgraph.evaluate.compare import embedding_recommender, eval_data_for, evaluate_baselines
     from rankgraph.evaluate.evaluator import evaluate
     from rankgraph.graph.build import build_graph
+    from rankgraph.train.model_artifact import served_readout
     from rankgraph.train.trainer import train_graph
 
     stage = on_stage or (lambda _m: None)
@@ -131,7 +132,14 @@ def run_pipeline(
     stage("exporting embeddings (layer-wise inference)")
     emb = timed(
         "embed",
-        lambda: export_embeddings(graph, _load_trained(out / "model", opts.device), cfg, out / "embeddings", device=opts.device),
+        lambda: export_embeddings(
+            graph,
+            _load_trained(out / "model", opts.device),
+            cfg,
+            out / "embeddings",
+            device=opts.device,
+            source={"popularity_readout": served_readout(out / "model")},
+        ),
     )
 
     stage("evaluating RankGraph")

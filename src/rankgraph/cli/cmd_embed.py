@@ -34,7 +34,7 @@ def register(app: typer.Typer) -> None:
         from rankgraph.embed.export import export_embeddings
         from rankgraph.errors import ConfigError
         from rankgraph.graph.store import HeteroGraph
-        from rankgraph.train.model_artifact import load_model
+        from rankgraph.train.model_artifact import load_model, served_readout
 
         dev = device or "cpu"
         net, cfg = load_model(model, device=dev)
@@ -54,8 +54,7 @@ def register(app: typer.Typer) -> None:
             def tick(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
-            emb = export_embeddings(
-                g, net, cfg, out, device=dev, on_progress=tick, source={"graph": str(graph), "model": str(model)}
-            )
+            source = {"graph": str(graph), "model": str(model), "popularity_readout": served_readout(model)}
+            emb = export_embeddings(g, net, cfg, out, device=dev, on_progress=tick, source=source)
         counts = ", ".join(f"{t} {e.count:,}x{e.dim}" for t, e in emb.types.items())
         console.print(f"embeddings written to {out}: {counts}")

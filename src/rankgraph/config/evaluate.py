@@ -25,9 +25,12 @@ class EvaluateConfig:
     seed: int = 0
     edge_sample: int = 100_000
     validation_fraction: float = 0.1
-    # user->item score = cosine / train.temperature + popularity_readout * log q(item): adds back
-    # the log-popularity that logQ-corrected training removed (0 = pure cosine); docs/results.md
-    popularity_readout: float = 1.0
+    # score = cosine / train.temperature + beta * log q(item), for user->item and item->item:
+    # adds back the log-popularity that logQ-corrected training removed (0 = pure cosine).
+    # "auto": the betas tuned on held-out edges at the end of training (embeddings manifest
+    # `popularity_readout`, falling back to 1 / 0); a number sets both. docs/results.md
+    popularity_readout: float | Literal["auto"] = "auto"
+    popularity_readout_grid: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0, 1.5, 2.0, 3.0])
     index: IndexConfig = field(default_factory=lambda: IndexConfig())
     cluster: ClusterConfig = field(default_factory=lambda: ClusterConfig())
 

@@ -21,6 +21,7 @@ from rankgraph.errors import ConfigError
 from rankgraph.evaluate.data import EvalData
 from rankgraph.evaluate.evaluator import evaluate
 from rankgraph.evaluate.protocol import EmbeddingRecommender
+from rankgraph.evaluate.readout import PopularityReadout
 
 
 def evaluation_item_types(emb: EmbeddingSet, events: pa.Table) -> list[str]:
@@ -40,38 +41,33 @@ def eval_data_for(emb: EmbeddingSet, events: pa.Table, cut: int) -> EvalData:
     )
 
 
-def popularity_readout_vectors(
-    users: np.ndarray, items: np.ndarray, log_q: np.ndarray, temperature: float, beta: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Vectors whose inner product is `cos(u, i) / temperature + beta * log q(i)`.
+def readout_for(emb: EmbeddingSet, item_types: list[str], cfg: RankGraphConfig) -> PopularityReadout | None:
+    """The popularity read-out of `evaluate.popularity_readout` for these embeddings, or None.
 
-    A logQ-trained model scores `log p(i|u) - log q(i)`; adding `log q(i)` back ranks by
-    `p(i|u)`. Appending a constant 1 to users and `beta * log q` to items keeps it a plain
-    inner-product search, so any index serves it.
+    "auto" takes the betas tuned at the end of training (stored in the embeddings' meta by
+    `rankgraph embed`); embeddings without them (older artifacts) get user->item beta 1 and
+    plain cosine item neighbours. Without log-popularity in the artifact there is no read-out.
     """
-    u = np.concatenate([users / temperature, np.ones((users.shape[0], 1), np.float32)], axis=1)
-    i = np.concatenate([items, beta * log_q[:, None]], axis=1)
-    return u.astype(np.float32), i.astype(np.float32)
+    log_q = [emb.types[t].log_popularity for t in item_types]
+    if any(lq is None for lq in log_q):
+        return None
+    setting = cfg.evaluate.popularity_readout
+    if setting == "auto":
+        tuned = (emb.meta or {}).get("popularity_readout") or {}
+        users, items = float(tuned.get("users", 1.0)), float(tuned.get("items", 0.0))
+    else:
+        users = items = float(setting)
+    if users <= 0 and items <= 0:
+        return None
+    return PopularityReadout(np.concatenate(log_q), cfg.train.temperature, users=users, items=items)
 
 
 def embedding_recommender(emb: EmbeddingSet, data: EvalData, cfg: RankGraphConfig) -> EmbeddingRecommender:
-    """RankGraph as a `Recommender`: user vectors against the evaluated item types' vectors.
-
-    With `evaluate.popularity_readout` > 0 and item log-popularity in the artifact, user->item
-    scores add it back (see `popularity_readout_vectors`); item->item neighbours (Engagement
-    Recall) stay pure cosine.
-    """
+    """RankGraph as a `Recommender`: user vectors against the evaluated item types' vectors,
+    with the popularity read-out of `readout_for`."""
     items, _, _ = emb.stacked_items(data.item_types)
     users = np.asarray(emb.types[emb.user_type].vectors, dtype=np.float32)
-    beta = cfg.evaluate.popularity_readout
-    log_q = [emb.types[t].log_popularity for t in data.item_types]
-    rec = EmbeddingRecommender(users, items, cfg.evaluate.index)
-    if beta > 0 and all(lq is not None for lq in log_q):
-        u, i = popularity_readout_vectors(users, items, np.concatenate(log_q), cfg.train.temperature, beta)
-        cosine_neighbours = rec.unit_items
-        rec = EmbeddingRecommender(u, i, cfg.evaluate.index)
-        rec.unit_items = cosine_neighbours
-    return rec
+    return EmbeddingRecommender(users, items, cfg.evaluate.index, readout=readout_for(emb, data.item_types, cfg))
 
 
 def evaluate_baselines(

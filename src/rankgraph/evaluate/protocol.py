@@ -16,6 +16,7 @@ from rankgraph.config.evaluate import IndexConfig
 from rankgraph.embed.artifact import EmbeddingSet
 from rankgraph.embed.index import EmbeddingIndex, Exclude
 from rankgraph.errors import InputError
+from rankgraph.evaluate.readout import PopularityReadout, readout_vectors
 
 
 class Recommender(Protocol):
@@ -39,17 +40,38 @@ class EmbeddingRecommender:
 
     `item_vectors` rows must be in the global item row order of the `EvalData` it is scored
     on (`EmbeddingSet.stacked_items` and `EvalData.from_tables(user_ids=..., item_ids=...)`
-    with the embeddings' id maps agree on it). Item neighbours use cosine similarity.
+    with the embeddings' id maps agree on it). Item neighbours use cosine similarity. With a
+    `readout` whose betas are > 0, scores add `beta * log q(item)` to `similarity / temperature`
+    (see `rankgraph.evaluate.readout`), as one more inner-product dimension.
     """
 
-    def __init__(self, user_vectors: np.ndarray, item_vectors: np.ndarray, cfg: IndexConfig | None = None) -> None:
+    def __init__(
+        self,
+        user_vectors: np.ndarray,
+        item_vectors: np.ndarray,
+        cfg: IndexConfig | None = None,
+        *,
+        readout: PopularityReadout | None = None,
+    ) -> None:
         if user_vectors.shape[1] != item_vectors.shape[1]:
             raise InputError(f"user dim {user_vectors.shape[1]} != item dim {item_vectors.shape[1]}")
+        if readout is not None and readout.log_q.shape[0] != item_vectors.shape[0]:
+            raise InputError(f"read-out log q has {readout.log_q.shape[0]} rows, the catalogue {item_vectors.shape[0]}")
         self.user_vectors = np.asarray(user_vectors, dtype=np.float32)
-        self.items = EmbeddingIndex(item_vectors, cfg)
-        norms = np.linalg.norm(self.items.vectors, axis=1, keepdims=True)
-        unit = self.items.vectors / np.maximum(norms, 1e-12)
-        self.unit_items = self.items if np.allclose(norms, 1.0, atol=1e-3) else EmbeddingIndex(unit, cfg)
+        items = np.asarray(item_vectors, dtype=np.float32)
+        norms = np.linalg.norm(items, axis=1, keepdims=True)
+        unit = items if np.allclose(norms, 1.0, atol=1e-3) else items / np.maximum(norms, 1e-12)
+        self.item_queries = unit
+        if readout is not None and readout.users > 0:
+            self.user_vectors, items = readout_vectors(self.user_vectors, items, readout.log_q, readout.temperature, readout.users)
+        self.items = EmbeddingIndex(items, cfg)
+        if readout is not None and readout.items > 0:
+            self.item_queries, targets = readout_vectors(unit, unit, readout.log_q, readout.temperature, readout.items)
+            self.unit_items = EmbeddingIndex(targets, cfg)
+        elif unit is items:
+            self.unit_items = self.items
+        else:
+            self.unit_items = EmbeddingIndex(unit, cfg)
 
     @classmethod
     def from_set(cls, emb: EmbeddingSet, cfg: IndexConfig | None = None) -> EmbeddingRecommender:
@@ -62,4 +84,4 @@ class EmbeddingRecommender:
 
     def similar_items(self, item_rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         item_rows = np.asarray(item_rows, dtype=np.int64)
-        return self.unit_items.search(self.unit_items.vectors[item_rows], k, exclude=self_exclusion(item_rows))
+        return self.unit_items.search(self.item_queries[item_rows], k, exclude=self_exclusion(item_rows))

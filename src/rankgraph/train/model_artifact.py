@@ -78,3 +78,13 @@ def load_model(model_dir: str | os.PathLike[str], device: str = "cpu") -> tuple[
     except (RuntimeError, OSError) as exc:
         raise ArtifactError(f"{model_dir / WEIGHTS}: weights do not match the model ({exc})") from exc
     return model.to(device).eval(), cfg
+
+
+def served_readout(model_dir: str | os.PathLike[str]) -> dict[str, float] | None:
+    """The popularity read-out betas tuned at the end of training (`users`, `items`), if any;
+    `rankgraph embed` copies them into the embeddings so evaluation and serving use them."""
+    summary = read_manifest(Path(model_dir), kind=MODEL_KIND).get("summary") or {}
+    tuned = summary.get("popularity_readout")
+    if not tuned:
+        return None
+    return {"users": float(tuned["users"]), "items": float(tuned["items"])}

@@ -25,9 +25,9 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -43,7 +43,12 @@ from rankgraph.train.negatives import NegativePool, NeighbourIndex, PoolView, bu
 from rankgraph.train.positives import PositiveBatch, PositiveSampler, holdout_graph
 from rankgraph.train.schedule import make_scheduler
 
+if TYPE_CHECKING:
+    from rankgraph.evaluate.readout import ReadoutChoice
+
 StepCallback = Callable[[int, dict[str, float]], None]
+# Users scored when tuning the popularity read-out on held-out edges (bounds its cost on big graphs).
+READOUT_MAX_USERS = 10_000
 
 
 @dataclass
@@ -57,6 +62,7 @@ class TrainResult:
     stopped_early: bool
     last_loss: float | None
     history: list[dict[str, Any]] = field(default_factory=list)
+    popularity_readout: dict[str, Any] | None = None  # betas tuned on held-out edges (Trainer.tune_readout)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -66,6 +72,7 @@ class TrainResult:
             "initial_val_mrr": self.initial_metric,
             "stopped_early": self.stopped_early,
             "last_loss": self.last_loss,
+            "popularity_readout": self.popularity_readout,
         }
 
 
@@ -355,6 +362,37 @@ class Trainer:
         out = layerwise_embed(self.model, self.graph, self.device, self.cfg.model.inference_chunk)
         return {t: torch.as_tensor(v, device=self.device) for t, v in out.items()}
 
+    def tune_readout(self, state: dict[str, Tensor] | None = None) -> ReadoutChoice | None:
+        """Popularity read-out betas for `state` (default: the shipped weights), chosen on the
+        held-out user->item edges with the evaluation's own metric code; None without any."""
+        from rankgraph.embed.export import item_log_popularity
+        from rankgraph.evaluate.readout import heldout_eval_data, tune_readout
+
+        val = self.sampler.val
+        held = [(name, val.src[val.rel == i], val.dst[val.rel == i]) for i, name in enumerate(self.sampler.names)]
+        user_type = self.cfg.data.user_type
+        data = heldout_eval_data(self.graph, held, user_type)
+        log_q = item_log_popularity(self.graph, user_type)
+        if data is None or any(t not in log_q for t in data.item_types):
+            return None
+        saved = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        self.model.load_state_dict(state if state is not None else self.final_state())
+        try:
+            emb = {t: v.float().cpu().numpy() for t, v in self.embed_all().items()}
+        finally:
+            self.model.load_state_dict(saved)
+        items = np.concatenate([emb[t] for t in data.item_types])
+        ecfg = replace(self.cfg.evaluate, max_users=min(self.cfg.evaluate.max_users or READOUT_MAX_USERS, READOUT_MAX_USERS))
+        return tune_readout(
+            emb[user_type],
+            items,
+            np.concatenate([log_q[t] for t in data.item_types]),
+            data,
+            ecfg,
+            self.tcfg.temperature,
+            self.cfg.evaluate.popularity_readout_grid,
+        )
+
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
         """Recall@K and MRR of the true target among the fixed validation candidates."""
@@ -550,5 +588,8 @@ def train_graph(
     trainer = Trainer(graph, cfg, out_dir, device=device, dist_ctx=dist_ctx, on_step=on_step)
     result = trainer.fit(resume=resume)
     if trainer.dist.is_main:
+        if cfg.evaluate.popularity_readout == "auto":
+            choice = trainer.tune_readout()
+            result.popularity_readout = None if choice is None else choice.to_dict()
         save_model_artifact(out_dir, trainer.final_state(), cfg, trainer.schema, graph_path, result.summary())
     return result

@@ -1,0 +1,87 @@
+"""The popularity read-out: exact scores in both directions, held-out data, and beta tuning."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rankgraph.config.evaluate import EvaluateConfig, IndexConfig
+from rankgraph.evaluate.protocol import EmbeddingRecommender
+from rankgraph.evaluate.readout import PopularityReadout, heldout_eval_data, tune_readout
+from rankgraph.graph.store import HeteroGraph, Relation, csr_from_coo, reverse_relation
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_recommender_scores_are_scaled_cosine_plus_beta_log_q() -> None:
+    rng = np.random.default_rng(0)
+    users, items = _unit(rng.normal(size=(6, 8))), _unit(rng.normal(size=(30, 8)))
+    log_q = np.log(rng.dirichlet(np.ones(30))).astype(np.float32)
+    ro = PopularityReadout(log_q, temperature=0.2, users=0.7, items=1.3)
+    rec = EmbeddingRecommender(users, items, IndexConfig(kind="exact"), readout=ro)
+
+    scores, top = rec.score_users(np.arange(6), 5)
+    expect = users @ items.T / 0.2 + 0.7 * log_q[None, :]
+    np.testing.assert_array_equal(top, np.argsort(-expect, axis=1)[:, :5])
+    np.testing.assert_allclose(scores, np.take_along_axis(expect, top, 1), rtol=1e-4)
+
+    _, nbr = rec.similar_items(np.arange(30), 4)
+    sim = items @ items.T / 0.2 + 1.3 * log_q[None, :]
+    np.fill_diagonal(sim, -np.inf)  # an item is never its own neighbour
+    np.testing.assert_array_equal(nbr, np.argsort(-sim, axis=1)[:, :4])
+
+
+def test_zero_betas_are_plain_cosine() -> None:
+    rng = np.random.default_rng(1)
+    users, items = _unit(rng.normal(size=(4, 8))), _unit(rng.normal(size=(20, 8)))
+    ro = PopularityReadout(np.log(rng.dirichlet(np.ones(20))).astype(np.float32), 0.1, users=0.0, items=0.0)
+    a = EmbeddingRecommender(users, items, readout=ro)
+    b = EmbeddingRecommender(users, items)
+    np.testing.assert_array_equal(a.score_users(np.arange(4), 5)[1], b.score_users(np.arange(4), 5)[1])
+    np.testing.assert_array_equal(a.similar_items(np.arange(20), 5)[1], b.similar_items(np.arange(20), 5)[1])
+
+
+def _engagement_graph(users: np.ndarray, posts: np.ndarray, n_users: int, n_posts: int) -> HeteroGraph:
+    indptr, indices, weight = csr_from_coo(users, posts, np.ones(users.size), num_dst=n_posts)
+    eng = Relation("user__engaged__post", "user", "post", indptr, indices, weight, reverse="post__rev_engaged__user")
+    return HeteroGraph(
+        num_nodes={"user": n_users, "post": n_posts},
+        relations={eng.name: eng, "post__rev_engaged__user": reverse_relation(eng, "post__rev_engaged__user", n_users)},
+    )
+
+
+def test_heldout_eval_data_trains_on_the_graph_and_tests_on_held_out_edges() -> None:
+    g = _engagement_graph(np.array([0, 1, 1, 2]), np.array([0, 0, 1, 2]), 3, 4)
+    data = heldout_eval_data(g, [("user__engaged__post", np.array([0, 2]), np.array([3, 1]))], "user")
+    assert data is not None and data.item_types == ["post"] and data.n_users == 3 and data.n_items == 4
+    assert sorted(zip(data.train.user.tolist(), data.train.item.tolist())) == [(0, 0), (1, 0), (1, 1), (2, 2)]
+    assert sorted(zip(data.test.user.tolist(), data.test.item.tolist())) == [(0, 3), (2, 1)]
+    assert (data.train.ts < data.cut).all() and (data.test.ts >= data.cut).all()
+    # held-out edges of relations that are not user->item engagement are ignored
+    assert heldout_eval_data(g, [("post__rev_engaged__user", np.array([0]), np.array([1]))], "user") is None
+
+
+def test_tuning_picks_a_positive_beta_when_popularity_explains_the_held_out_edges() -> None:
+    rng = np.random.default_rng(2)
+    n_users, n_posts = 200, 100
+    pop = np.exp(-np.arange(n_posts) / 8.0)
+    pop /= pop.sum()
+    train_u = np.repeat(np.arange(n_users), 3)
+    train_i = rng.choice(n_posts, size=train_u.size, p=pop)
+    g = _engagement_graph(train_u, train_i, n_users, n_posts)
+    test_u = np.arange(n_users)
+    test_i = rng.choice(n_posts, size=n_users, p=pop)
+    data = heldout_eval_data(g, [("user__engaged__post", test_u, test_i)], "user")
+    log_q = np.log((np.bincount(train_i, minlength=n_posts) + 1.0) / (train_i.size + n_posts)).astype(np.float32)
+    # embeddings that know nothing: only popularity can find the held-out items
+    users, items = _unit(rng.normal(size=(n_users, 16))), _unit(rng.normal(size=(n_posts, 16)))
+    cfg = EvaluateConfig(ks=[10], triggers=3, neighbours=10)
+    choice = tune_readout(users, items, log_q, data, cfg, temperature=0.1, grid=[0.0, 1.0, 3.0])
+    assert choice.users > 0 and choice.items > 0
+    assert [t["beta"] for t in choice.trials] == [0.0, 1.0, 3.0]
+
+    # embeddings that place each user on its held-out item: popularity only gets in the way
+    users = items[test_i] + 0.01 * rng.normal(size=(n_users, 16)).astype(np.float32)
+    choice = tune_readout(_unit(users), items, log_q, data, cfg, temperature=0.1, grid=[0.0, 1.0, 3.0])
+    assert choice.users == 0.0
