@@ -27,23 +27,27 @@ from torch import Tensor
 
 from rankgraph.errors import ConfigError
 from rankgraph.graph.store import HeteroGraph
-from rankgraph.model.tensors import FeatureTensor, GraphTensors, Norm, SparseAdjacency, edge_coefficients
+from rankgraph.model.tensors import FeatureTensor, GraphTensors, Norm, RelationTensors, SparseAdjacency, edge_coefficients
 
 
 @dataclass
 class BlockRelation:
-    """Sampled edges of one relation in one block, grouped by local destination (CSR)."""
+    """Sampled edges of one relation in one block, grouped by local destination (CSR).
+
+    The per-edge normalisation inputs (`weight`, full-graph degrees, weight sums) are read
+    from the relation on first use, so a layer pays only for what its norm needs.
+    """
 
     src_type: str
     dst_type: str
     crow: Tensor  # Long[n_dst + 1]
     src: Tensor  # Long[e], local source row
-    weight: Tensor  # Float[e]
-    dst_deg: Tensor  # Float[e], full-graph in-degree of the destination
-    src_deg: Tensor  # Float[e], full-graph out-degree of the source
-    dst_wsum: Tensor  # Float[e], full-graph sum of in-edge weights of the destination
     factor: Tensor  # Float[e], inverse inclusion factor (1 where all edges were kept)
     edge_id: Tensor  # Long[e], position of the edge in the graph's CSR
+    dst_row: Tensor  # Long[e], local destination row of each edge
+    dst_nodes: Tensor  # Long[n_dst], global destination ids
+    src_nodes: Tensor  # Long[e], global source id of each edge
+    relation: RelationTensors = field(repr=False)
 
     @property
     def num_edges(self) -> int:
@@ -51,9 +55,27 @@ class BlockRelation:
 
     def dst(self) -> Tensor:
         """Local destination row of each edge."""
-        return torch.repeat_interleave(
-            torch.arange(self.crow.shape[0] - 1, device=self.crow.device), torch.diff(self.crow), output_size=self.num_edges
-        )
+        return self.dst_row
+
+    @property
+    def weight(self) -> Tensor:
+        """Float[e] edge weights."""
+        return _g(self.relation.weight, self.edge_id)
+
+    @property
+    def dst_deg(self) -> Tensor:
+        """Float[e] full-graph in-degree of each edge's destination."""
+        return _g(_g(self.relation.in_deg, self.dst_nodes), self.dst_row)
+
+    @property
+    def src_deg(self) -> Tensor:
+        """Float[e] full-graph out-degree of each edge's source."""
+        return _g(self.relation.out_deg, self.src_nodes)
+
+    @property
+    def dst_wsum(self) -> Tensor:
+        """Float[e] full-graph sum of in-edge weights of each edge's destination."""
+        return _g(_g(self.relation.wsum, self.dst_nodes), self.dst_row)
 
 
 @dataclass
@@ -70,7 +92,10 @@ class Block:
         if norm not in self._adjacency:
             adj = {}
             for name, r in self.relations.items():
-                coeff = edge_coefficients(norm, r.weight, r.dst_deg, r.src_deg, r.dst_wsum)
+                weight, dst_deg = r.weight, r.dst_deg
+                src_deg = r.src_deg if norm == "symmetric" else dst_deg
+                dst_wsum = r.dst_wsum if norm == "weight" else dst_deg
+                coeff = edge_coefficients(norm, weight, dst_deg, src_deg, dst_wsum)
                 values = torch.where(coeff != 0, coeff * r.factor, 0.0)
                 adj[name] = SparseAdjacency(r.crow, r.src, values, (self.n_dst[r.dst_type], self.n_src[r.src_type]))
             self._adjacency[norm] = adj
@@ -263,18 +288,17 @@ class NeighborSampler:
                 n_dst = frontier[r.dst_type].shape[0]
                 crow = torch.zeros(n_dst + 1, dtype=torch.int64, device=dev)
                 torch.cumsum(torch.bincount(seg, minlength=n_dst), 0, out=crow[1:])
-                dst_nodes = frontier[r.dst_type]  # per-row gathers, then cheap expansions by row
                 rels[name] = BlockRelation(
                     src_type=r.src_type,
                     dst_type=r.dst_type,
                     crow=crow,
                     src=local[name],
-                    weight=_g(r.weight, pos),
-                    dst_deg=_g(_g(r.in_deg, dst_nodes), seg),
-                    src_deg=_g(r.out_deg, gsrc[name]),
-                    dst_wsum=_g(_g(r.wsum, dst_nodes), seg),
                     factor=factor,
                     edge_id=pos,
+                    dst_row=seg,
+                    dst_nodes=frontier[r.dst_type],
+                    src_nodes=gsrc[name],
+                    relation=r,
                 )
             blocks.append(
                 Block(
