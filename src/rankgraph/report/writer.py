@@ -181,6 +181,18 @@ def _projection_plot(run_dir: Path, plt: Any, max_points: int = 4000) -> Path | 
     return path
 
 
+def _readout_line(training: dict[str, Any]) -> str:
+    """One sentence on the popularity read-out RankGraph's scores used, if it was tuned."""
+    tuned = training.get("popularity_readout")
+    if not tuned:
+        return ""
+    return (
+        f"RankGraph scores are `cosine / temperature + beta * log q(item)` with beta {tuned['users']:g} "
+        f"for user->item and {tuned['items']:g} for item->item neighbours, chosen on the training edges "
+        "held out of both positives and message passing (never on test)."
+    )
+
+
 def write_report(run_dir: str | Path, metrics: dict[str, Any]) -> tuple[Path, Path]:
     """Write RUN_DIR/report.md and RUN_DIR/report.html; returns their paths."""
     run_dir = Path(run_dir)
@@ -211,6 +223,8 @@ def write_report(run_dir: str | Path, metrics: dict[str, Any]) -> tuple[Path, Pa
         "`xd` = cross-domain slice (test items in domains the user never engaged with before the cut).",
         "",
         markdown_table(header, rows),
+        "",
+        _readout_line(training),
         "",
         f"## Engagement Recall@{k} per domain",
         "",
