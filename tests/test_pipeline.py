@@ -60,7 +60,8 @@ def test_readout_betas_tuned_in_training_reach_the_embeddings(tiny_run: Path) ->
     assert tuned["users"] in grid and tuned["items"] in grid
     assert [t["beta"] for t in tuned["trials"]] == sorted(grid)
     source = EmbeddingSet.load(tiny_run / "embeddings").meta
-    assert source["popularity_readout"] == {"users": tuned["users"], "items": tuned["items"]}
+    temperature = metrics["config"]["train"]["temperature"]
+    assert source["popularity_readout"] == {"users": tuned["users"], "items": tuned["items"], "temperature": temperature}
 
 
 def test_report_shows_every_method(tiny_run: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 from rankgraph.embed.artifact import EmbeddingSet
 from rankgraph.embed.export import item_log_popularity
 from rankgraph.errors import ArtifactError
-from rankgraph.evaluate.readout import readout_vectors
+from rankgraph.embed.readout import readout_queries, readout_targets
 from rankgraph.graph.store import HeteroGraph, Relation, csr_from_coo, reverse_relation
 
 
@@ -43,7 +43,7 @@ def test_readout_inner_product_adds_log_popularity_to_scaled_cosine() -> None:
     users = rng.normal(size=(4, 8)).astype(np.float32)
     items = rng.normal(size=(5, 8)).astype(np.float32)
     log_q = np.log(rng.dirichlet(np.ones(5))).astype(np.float32)
-    u, i = readout_vectors(users, items, log_q, temperature=0.1, beta=0.7)
+    u, i = readout_queries(users, temperature=0.1, beta=0.7), readout_targets(items, log_q)
     np.testing.assert_allclose(u @ i.T, users @ items.T / 0.1 + 0.7 * log_q[None, :], rtol=1e-5, atol=1e-5)
 
 

@@ -6,7 +6,8 @@ import numpy as np
 
 from rankgraph.config.evaluate import EvaluateConfig, IndexConfig
 from rankgraph.evaluate.protocol import EmbeddingRecommender
-from rankgraph.evaluate.readout import PopularityReadout, heldout_eval_data, tune_readout
+from rankgraph.embed.readout import PopularityReadout
+from rankgraph.evaluate.readout import heldout_eval_data, tune_readout
 from rankgraph.graph.store import HeteroGraph, Relation, csr_from_coo, reverse_relation
 
 

@@ -231,3 +231,32 @@ def test_concurrent_requests_are_answered_like_brute_force(shared_artifacts, bat
         skip = set(SEEN.get(u, []))
         assert keys(items) == brute(EMB.types["user"].vectors[USERS.index(u)], 5 + u % 4, skip)
     assert f"rankgraph_search_batch_size_sum {12 if batching else 0}" in text  # every search, or none, batched
+
+
+def test_recommend_and_similar_use_the_artifacts_popularity_readout(tmp_path):
+    from serve_artifacts import make_set as make
+
+    from conftest import open_client
+
+    rng = np.random.default_rng(5)
+    log_q = {"post": np.log(rng.dirichlet(np.ones(len(POSTS)))).astype(np.float32),
+             "video": np.log(rng.dirichlet(np.ones(len(VIDEOS)))).astype(np.float32)}
+    emb = make(0).with_log_popularity(log_q)
+    emb.meta["popularity_readout"] = {"users": 0.8, "items": 2.0, "temperature": 0.5}
+    path = emb.save(tmp_path / "emb_readout")
+    lq = np.concatenate([log_q["post"], log_q["video"]])
+
+    def ranked(query: np.ndarray, beta: float, k: int, skip: set = frozenset()) -> list[tuple[str, object]]:
+        scores = ITEM_VECS @ query / 0.5 + beta * lq
+        order = [i for i in np.argsort(-scores, kind="stable") if ITEM_KEYS[i] not in skip]
+        return [ITEM_KEYS[i] for i in order[:k]]
+
+    user_vec = EMB.types["user"].vectors[USERS.index(1007)]
+    post_vec = EMB.types["post"].vectors[POSTS.index(5)]
+    with open_client(ServeConfig(embeddings=path)) as c:
+        got = keys(c.post("/recommend", json={"user_id": 1007, "k": 6}).json()["items"])
+        assert got == ranked(user_vec, 0.8, 6)
+        got = keys(c.post("/similar", json={"node_type": "post", "id": 5, "k": 6}).json()["neighbours"])
+        assert got == ranked(post_vec, 2.0, 6, {("post", 5)})
+    with open_client(ServeConfig(embeddings=path, popularity_readout=False)) as c:
+        assert keys(c.post("/recommend", json={"user_id": 1007, "k": 6}).json()["items"]) == brute(user_vec, 6)

@@ -18,6 +18,7 @@ import scipy.sparse as sp
 from rankgraph.capabilities import WITH_FAISS
 from rankgraph.config.evaluate import IndexConfig
 from rankgraph.embed.artifact import EmbeddingSet
+from rankgraph.embed.readout import PopularityReadout, readout_queries, readout_targets
 from rankgraph.errors import InputError
 
 DENSE_BLOCK = 1 << 25  # entries of a dense score block (128 MiB of float32)
@@ -281,12 +282,22 @@ class Retriever:
     result row is a global item row; `item_type_of`/`local_row` map it back.
     """
 
-    def __init__(self, emb: EmbeddingSet, cfg: IndexConfig | None = None, *, item_types: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        emb: EmbeddingSet,
+        cfg: IndexConfig | None = None,
+        *,
+        item_types: list[str] | None = None,
+        readout: PopularityReadout | None = None,
+    ) -> None:
         self.emb = emb
         self.item_types = item_types or emb.item_types
         items, codes, domains = emb.stacked_items(self.item_types)
         self.item_type_code = codes
-        self.items = EmbeddingIndex(items, cfg, domain=domains, item_type=np.asarray(self.item_types, dtype=object)[codes])
+        self.item_vectors = items
+        self.readout = readout
+        indexed = items if readout is None else readout_targets(items, readout.log_q)
+        self.items = EmbeddingIndex(indexed, cfg, domain=domains, item_type=np.asarray(self.item_types, dtype=object)[codes])
         self.users = EmbeddingIndex(np.asarray(emb.types[emb.user_type].vectors), cfg)
         sizes = [emb.types[t].count for t in self.item_types]
         self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
@@ -294,15 +305,24 @@ class Retriever:
     def global_rows(self, item_type: str, rows: np.ndarray) -> np.ndarray:
         return self.offsets[self.item_types.index(item_type)] + np.asarray(rows, dtype=np.int64)
 
+    def item_query(self, vectors: np.ndarray, *, from_user: bool) -> np.ndarray:
+        """Embeddings as queries of the item index: as they are, or with the popularity
+        read-out's user->item or item->item beta (`rankgraph.embed.readout`)."""
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if self.readout is None:
+            return vectors
+        beta = self.readout.users if from_user else self.readout.items
+        return readout_queries(vectors, self.readout.temperature, beta).reshape(*vectors.shape[:-1], -1)
+
     def user_to_item(self, user_rows: np.ndarray, k: int, *, exclude: Exclude = None, domain: Any = None, item_type: str | None = None):
         """Top-k items (global rows) for each user, without the `exclude`d ones."""
-        q = np.asarray(self.users.vectors[np.asarray(user_rows, dtype=np.int64)])
+        q = self.item_query(self.users.vectors[np.asarray(user_rows, dtype=np.int64)], from_user=True)
         return self.items.search(q, k, exclude=exclude, domain=domain, item_type=item_type)
 
     def item_to_item(self, item_rows: np.ndarray, k: int, *, domain: Any = None, item_type: str | None = None):
         """Top-k neighbours of each global item row, the item itself excluded."""
         item_rows = np.asarray(item_rows, dtype=np.int64)
-        q = self.items.vectors[item_rows]
+        q = self.item_query(self.item_vectors[item_rows], from_user=False)
         excl = (np.arange(item_rows.size + 1, dtype=np.int64), item_rows)
         return self.items.search(q, k, exclude=excl, domain=domain, item_type=item_type)
 

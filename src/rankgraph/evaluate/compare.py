@@ -17,11 +17,11 @@ import pyarrow as pa
 
 from rankgraph.config import RankGraphConfig
 from rankgraph.embed.artifact import EmbeddingSet
+from rankgraph.embed.readout import PopularityReadout
 from rankgraph.errors import ConfigError
 from rankgraph.evaluate.data import EvalData
 from rankgraph.evaluate.evaluator import evaluate
 from rankgraph.evaluate.protocol import EmbeddingRecommender
-from rankgraph.evaluate.readout import PopularityReadout
 
 
 def evaluation_item_types(emb: EmbeddingSet, events: pa.Table) -> list[str]:
@@ -41,33 +41,13 @@ def eval_data_for(emb: EmbeddingSet, events: pa.Table, cut: int) -> EvalData:
     )
 
 
-def readout_for(emb: EmbeddingSet, item_types: list[str], cfg: RankGraphConfig) -> PopularityReadout | None:
-    """The popularity read-out of `evaluate.popularity_readout` for these embeddings, or None.
-
-    "auto" takes the betas tuned at the end of training (stored in the embeddings' meta by
-    `rankgraph embed`); embeddings without them (older artifacts) get user->item beta 1 and
-    plain cosine item neighbours. Without log-popularity in the artifact there is no read-out.
-    """
-    log_q = [emb.types[t].log_popularity for t in item_types]
-    if any(lq is None for lq in log_q):
-        return None
-    setting = cfg.evaluate.popularity_readout
-    if setting == "auto":
-        tuned = (emb.meta or {}).get("popularity_readout") or {}
-        users, items = float(tuned.get("users", 1.0)), float(tuned.get("items", 0.0))
-    else:
-        users = items = float(setting)
-    if users <= 0 and items <= 0:
-        return None
-    return PopularityReadout(np.concatenate(log_q), cfg.train.temperature, users=users, items=items)
-
-
 def embedding_recommender(emb: EmbeddingSet, data: EvalData, cfg: RankGraphConfig) -> EmbeddingRecommender:
     """RankGraph as a `Recommender`: user vectors against the evaluated item types' vectors,
-    with the popularity read-out of `readout_for`."""
+    with the popularity read-out of `evaluate.popularity_readout` (see `PopularityReadout.of`)."""
     items, _, _ = emb.stacked_items(data.item_types)
     users = np.asarray(emb.types[emb.user_type].vectors, dtype=np.float32)
-    return EmbeddingRecommender(users, items, cfg.evaluate.index, readout=readout_for(emb, data.item_types, cfg))
+    readout = PopularityReadout.of(emb, data.item_types, cfg.evaluate.popularity_readout, cfg.train.temperature)
+    return EmbeddingRecommender(users, items, cfg.evaluate.index, readout=readout)
 
 
 def evaluate_baselines(

@@ -16,7 +16,7 @@ from rankgraph.config.evaluate import IndexConfig
 from rankgraph.embed.artifact import EmbeddingSet
 from rankgraph.embed.index import EmbeddingIndex, Exclude
 from rankgraph.errors import InputError
-from rankgraph.evaluate.readout import PopularityReadout, readout_vectors
+from rankgraph.embed.readout import PopularityReadout, readout_queries, readout_targets
 
 
 class Recommender(Protocol):
@@ -42,7 +42,7 @@ class EmbeddingRecommender:
     on (`EmbeddingSet.stacked_items` and `EvalData.from_tables(user_ids=..., item_ids=...)`
     with the embeddings' id maps agree on it). Item neighbours use cosine similarity. With a
     `readout` whose betas are > 0, scores add `beta * log q(item)` to `similarity / temperature`
-    (see `rankgraph.evaluate.readout`), as one more inner-product dimension.
+    (see `rankgraph.embed.readout`), as one more inner-product dimension.
     """
 
     def __init__(
@@ -62,16 +62,22 @@ class EmbeddingRecommender:
         norms = np.linalg.norm(items, axis=1, keepdims=True)
         unit = items if np.allclose(norms, 1.0, atol=1e-3) else items / np.maximum(norms, 1e-12)
         self.item_queries = unit
-        if readout is not None and readout.users > 0:
-            self.user_vectors, items = readout_vectors(self.user_vectors, items, readout.log_q, readout.temperature, readout.users)
-        self.items = EmbeddingIndex(items, cfg)
-        if readout is not None and readout.items > 0:
-            self.item_queries, targets = readout_vectors(unit, unit, readout.log_q, readout.temperature, readout.items)
-            self.unit_items = EmbeddingIndex(targets, cfg)
-        elif unit is items:
-            self.unit_items = self.items
-        else:
-            self.unit_items = EmbeddingIndex(unit, cfg)
+        if readout is None:
+            self.items = EmbeddingIndex(items, cfg)
+            self.unit_items = self.items if unit is items else EmbeddingIndex(unit, cfg)
+            return
+        self._plain = (self.user_vectors, unit, readout.temperature)
+        self.items = EmbeddingIndex(readout_targets(items, readout.log_q), cfg)
+        self.unit_items = self.items if unit is items else EmbeddingIndex(readout_targets(unit, readout.log_q), cfg)
+        self.set_betas(readout.users, readout.items)
+
+    def set_betas(self, users: float, items: float) -> None:
+        """Change the read-out betas without rebuilding the indexes (they live in the queries)."""
+        if not hasattr(self, "_plain"):
+            raise InputError("this recommender was built without a popularity read-out")
+        plain_users, plain_items, temperature = self._plain
+        self.user_vectors = readout_queries(plain_users, temperature, users)
+        self.item_queries = readout_queries(plain_items, temperature, items)
 
     @classmethod
     def from_set(cls, emb: EmbeddingSet, cfg: IndexConfig | None = None) -> EmbeddingRecommender:

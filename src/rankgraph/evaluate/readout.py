@@ -1,11 +1,9 @@
-"""The popularity read-out: add log item popularity back to logQ-trained scores, tuned on held-out edges.
+"""Tuning the popularity read-out (`rankgraph.embed.readout`) on held-out edges.
 
-Training with logQ correction learns `cos(a, i) / tau ~ log p(i | a) - log q(i)`, so ranking by
-`cos(a, i) / tau + beta * log q(i)` restores `p(i | a)` at `beta = 1`. The best `beta` depends on
-the data (how much of future engagement popularity explains), so it is chosen at the end of
-training on the validation edges the trainer held out of both positives and message passing,
-never on test: one `beta` for user->item retrieval and one for the item->item neighbours behind
-Engagement Recall, each by the same metric code as the final evaluation.
+The best beta depends on the data (how much of future engagement popularity explains), so it
+is chosen at the end of training on the validation edges the trainer held out of both
+positives and message passing, never on test: one beta for user->item retrieval and one for
+the item->item neighbours behind Engagement Recall, each by the evaluation's own metric code.
 """
 
 from __future__ import annotations
@@ -18,18 +16,9 @@ import numpy as np
 import pyarrow as pa
 
 from rankgraph.config.evaluate import EvaluateConfig
+from rankgraph.embed.readout import PopularityReadout
 from rankgraph.evaluate.data import EvalData, Interactions
 from rankgraph.graph.store import HeteroGraph
-
-
-@dataclass
-class PopularityReadout:
-    """Read-out terms for one stacked item catalogue: `log_q` per item row and the two betas."""
-
-    log_q: np.ndarray  # float32 [n_items]
-    temperature: float
-    users: float = 1.0  # beta of user->item scores
-    items: float = 0.0  # beta of item->item neighbour scores
 
 
 @dataclass
@@ -43,19 +32,6 @@ class ReadoutChoice:
 
     def to_dict(self) -> dict[str, Any]:
         return {"users": self.users, "items": self.items, "metric": self.metric, "trials": self.trials}
-
-
-def readout_vectors(
-    queries: np.ndarray, targets: np.ndarray, log_q: np.ndarray, temperature: float, beta: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Vectors whose inner product is `<query, target> / temperature + beta * log q(target)`.
-
-    Appending a constant 1 to queries and `beta * log q` to targets keeps it a plain
-    inner-product search, so any index (exact, IVF, HNSW) serves it unchanged.
-    """
-    q = np.concatenate([queries / temperature, np.ones((queries.shape[0], 1), np.float32)], axis=1)
-    t = np.concatenate([targets, beta * np.asarray(log_q, np.float32)[:, None]], axis=1)
-    return q.astype(np.float32), t.astype(np.float32)
 
 
 def heldout_eval_data(
@@ -123,9 +99,11 @@ def tune_readout(
     keys = {"users": ("user_item", f"recall@{k}"), "items": ("engagement_recall", f"recall@{k}")}
     trials: list[dict[str, Any]] = []
     best = {"users": (float("-inf"), 0.0), "items": (float("-inf"), 0.0)}
+    readout = PopularityReadout(np.asarray(log_q, np.float32), temperature)
+    recommender = EmbeddingRecommender(users, items, cfg.index, readout=readout)  # one index for every beta
     for beta in sorted(float(b) for b in grid):
-        readout = PopularityReadout(np.asarray(log_q, np.float32), temperature, users=beta, items=beta)
-        metrics = evaluate(data, EmbeddingRecommender(users, items, cfg.index, readout=readout), cfg, parts=tuple(p for p, _ in keys.values()))
+        recommender.set_betas(beta, beta)
+        metrics = evaluate(data, recommender, cfg, parts=tuple(p for p, _ in keys.values()))
         trial: dict[str, Any] = {"beta": beta}
         for side, (part, name) in keys.items():
             score = metrics[part]["all"][name]

@@ -357,7 +357,7 @@ def create_app(cfg: ServeConfig, registry: Optional[ServiceRegistry] = None) -> 
         if req.exclude_seen and state.seen is None:
             raise HTTPException(409, "no seen items loaded (start the service with --graph GRAPH_DIR)")
         exclude = state.seen.of(row) if (state.seen is not None and req.exclude_seen is not False) else np.zeros(0, np.int64)
-        query = np.asarray(state.retriever.users.vectors[row])
+        query = state.retriever.item_query(state.retriever.users.vectors[row], from_user=True)
         s, r = await search(state.retriever.items, query, req.k, exclude, req.domain, req.item_type)
         return JSONResponse({"mode": "user", "user_id": req.user_id, "items": _items(state, s, r), "excluded": int(exclude.size)})
 
@@ -380,6 +380,7 @@ def create_app(cfg: ServeConfig, registry: Optional[ServiceRegistry] = None) -> 
             self_row = row if req.node_type == ut else None
         else:
             index, item_type = state.retriever.items, target
+            query = state.retriever.item_query(query, from_user=req.node_type == ut)
             self_row = None if req.node_type == ut else int(state.global_row(req.node_type, [row])[0])
         exclude = np.zeros(0, np.int64) if self_row is None else np.asarray([self_row], np.int64)
         s, r = await search(index, query, req.k, exclude, req.domain if target != ut else None, item_type)

@@ -44,6 +44,9 @@ class ServeConfig:
     index: IndexConfig = field(default_factory=IndexConfig)
     neighbours: int = 20
     trigger_weights: dict[str, float] = field(default_factory=dict)
+    # score as the evaluation does: similarity / temperature + beta * log q(item), with the betas
+    # tuned in training and stored in the embeddings (False: plain cosine)
+    popularity_readout: bool = True
 
     def root(self) -> Path:
         """The resolved folder `/reload` paths must stay inside."""

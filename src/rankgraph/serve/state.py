@@ -27,6 +27,7 @@ from rankgraph.embed.artifact import KIND as EMBEDDINGS_KIND
 from rankgraph.embed.artifact import EmbeddingSet
 from rankgraph.embed.cluster import assign
 from rankgraph.embed.index import EmbeddingIndex, Retriever
+from rankgraph.embed.readout import PopularityReadout
 from rankgraph.errors import ArtifactError, RankGraphError
 from rankgraph.evaluate.engagement_recall import candidates_from_triggers
 from rankgraph.graph.store import HeteroGraph
@@ -225,7 +226,8 @@ def load_state(path: str | os.PathLike[str], cfg: ServeConfig, graph: HeteroGrap
     if not emb.item_types:
         raise ArtifactError(f"{path}: no item types")
     try:
-        retriever = Retriever(emb, cfg.index)
+        readout = PopularityReadout.of(emb, emb.item_types) if cfg.popularity_readout else None
+        retriever = Retriever(emb, cfg.index, readout=readout)
     except RankGraphError as exc:
         raise ArtifactError(f"{path}: cannot index the embeddings ({exc})") from exc
     ids = {t: IdMap(node.ids) for t, node in emb.types.items()}

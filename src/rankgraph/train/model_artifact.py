@@ -81,10 +81,12 @@ def load_model(model_dir: str | os.PathLike[str], device: str = "cpu") -> tuple[
 
 
 def served_readout(model_dir: str | os.PathLike[str]) -> dict[str, float] | None:
-    """The popularity read-out betas tuned at the end of training (`users`, `items`), if any;
-    `rankgraph embed` copies them into the embeddings so evaluation and serving use them."""
-    summary = read_manifest(Path(model_dir), kind=MODEL_KIND).get("summary") or {}
-    tuned = summary.get("popularity_readout")
+    """The popularity read-out tuned at the end of training (betas `users`, `items` and the
+    training `temperature`), if any; `rankgraph embed` copies it into the embeddings' meta so
+    evaluation and serving score alike (`rankgraph.embed.readout`)."""
+    manifest = read_manifest(Path(model_dir), kind=MODEL_KIND)
+    tuned = (manifest.get("summary") or {}).get("popularity_readout")
     if not tuned:
         return None
-    return {"users": float(tuned["users"]), "items": float(tuned["items"])}
+    temperature = float(manifest["config"]["train"]["temperature"])
+    return {"users": float(tuned["users"]), "items": float(tuned["items"]), "temperature": temperature}
