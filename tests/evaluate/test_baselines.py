@@ -65,3 +65,14 @@ def test_tune_picks_a_grid_point_and_never_reads_test(data):
     assert best in [t["params"] for t in trials] and len(trials) == 2
     blind = replace(data, test=data.test.take(np.zeros(len(data.test), dtype=bool)))
     assert tune(ItemCF, grid, blind, CFG) == (best, trials)
+
+
+def test_tuning_maximises_recall_at_the_headline_k_unless_told_otherwise(data):
+    grid = {"neighbours": [5, 50], "alpha": [0.5]}
+    cfg = replace(CFG, ks=[1, 3], tune_k=None)
+    _, trials = tune(ItemCF, grid, data, cfg)
+    assert all("user_item.all.recall@3" in t for t in trials)
+    _, trials = tune(ItemCF, grid, data, replace(cfg, tune_k=1))
+    assert all("user_item.all.recall@1" in t for t in trials)
+    with pytest.raises(ValueError, match="tune_k"):
+        replace(cfg, tune_k=7)

@@ -25,6 +25,9 @@ class EvaluateConfig:
     seed: int = 0
     edge_sample: int = 100_000
     validation_fraction: float = 0.1
+    # K of the recall that baseline tuning and the read-out tuning maximise; None = max(ks),
+    # the headline K, so every method is tuned for the figure it is compared on
+    tune_k: int | None = None
     # score = cosine / train.temperature + beta * log q(item), for user->item and item->item:
     # adds back the log-popularity that logQ-corrected training removed (0 = pure cosine).
     # "auto": the betas tuned on held-out edges at the end of training (embeddings manifest
@@ -33,6 +36,17 @@ class EvaluateConfig:
     popularity_readout_grid: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0, 1.5, 2.0, 3.0])
     index: IndexConfig = field(default_factory=lambda: IndexConfig())
     cluster: ClusterConfig = field(default_factory=lambda: ClusterConfig())
+
+    def __post_init__(self) -> None:
+        if not self.ks or any(k < 1 for k in self.ks):
+            raise ValueError(f"ks must be positive cut-offs, got {self.ks}")
+        if self.tune_k is not None and self.tune_k not in self.ks:
+            raise ValueError(f"tune_k {self.tune_k} must be one of ks {self.ks} (the metrics are computed at ks)")
+
+    @property
+    def tuning_k(self) -> int:
+        """The K that tuning maximises recall at (`tune_k`, else the largest of `ks`)."""
+        return self.tune_k if self.tune_k is not None else max(self.ks)
 
 
 @dataclass

@@ -91,11 +91,11 @@ def tune_readout(
     grid: Sequence[float],
 ) -> ReadoutChoice:
     """The betas of `grid` that maximise held-out Recall@K (user->item) and Engagement Recall@K
-    (item->item) on `data`, K = `cfg.ks[0]` as in baseline tuning; ties keep the smaller beta."""
+    (item->item) on `data`, K = `cfg.tuning_k` as in baseline tuning; ties keep the smaller beta."""
     from rankgraph.evaluate.evaluator import evaluate
     from rankgraph.evaluate.protocol import EmbeddingRecommender
 
-    k = cfg.ks[0]
+    k = cfg.tuning_k
     keys = {"users": ("user_item", f"recall@{k}"), "items": ("engagement_recall", f"recall@{k}")}
     trials: list[dict[str, Any]] = []
     best = {"users": (float("-inf"), 0.0), "items": (float("-inf"), 0.0)}

@@ -23,11 +23,11 @@ def tune(
 
     `data.carve_validation(cfg.validation_fraction)` is the split: fit on its early train
     events, scored on the last fraction of train, so the real test period is never read.
-    `metric` is `<part>.all.<name>`, default user-item recall at the first K. Returns
+    `metric` is `<part>.all.<name>`, default user-item recall at `cfg.tuning_k`. Returns
     (best params, every trial with its score); ties keep the earlier grid point.
     """
     val = data.carve_validation(cfg.validation_fraction)
-    metric = metric or f"user_item.all.recall@{cfg.ks[0]}"
+    metric = metric or f"user_item.all.recall@{cfg.tuning_k}"
     part, slice_name, name = metric.split(".", 2)
     keys = sorted(grid)
     trials: list[dict[str, Any]] = []
