@@ -258,5 +258,5 @@ def test_recommend_and_similar_use_the_artifacts_popularity_readout(tmp_path):
         assert got == ranked(user_vec, 0.8, 6)
         got = keys(c.post("/similar", json={"node_type": "post", "id": 5, "k": 6}).json()["neighbours"])
         assert got == ranked(post_vec, 2.0, 6, {("post", 5)})
-    with open_client(ServeConfig(embeddings=path, popularity_readout=False)) as c:
+    with open_client(ServeConfig(embeddings=path, popularity_readout=0.0)) as c:
         assert keys(c.post("/recommend", json={"user_id": 1007, "k": 6}).json()["items"]) == brute(user_vec, 6)

@@ -43,7 +43,7 @@ def register(app: typer.Typer) -> None:
         """Serve neighbours, recommendations and clusters over HTTP (FastAPI; OpenAPI at /docs).
 
         Endpoints: GET /health, /info, /metrics; POST /recommend, /similar, /cluster, /reload.
-        The index and the trigger scoring (neighbours, event weights) come from the config's
+        The index, the popularity read-out and the trigger scoring (neighbours, event weights) come from the config's
         `evaluate` section, so the service scores as the evaluation does. See docs/serving.md.
         """
         from rankgraph.serve import require_fastapi
@@ -73,6 +73,7 @@ def register(app: typer.Typer) -> None:
             watch_interval_s=watch,
             verify_checksums=not no_checksums,
             index=cfg.evaluate.index,
+            popularity_readout=cfg.evaluate.popularity_readout,
             neighbours=cfg.evaluate.neighbours,
             trigger_weights=cfg.evaluate.trigger_weights,
         )

@@ -44,9 +44,10 @@ class ServeConfig:
     index: IndexConfig = field(default_factory=IndexConfig)
     neighbours: int = 20
     trigger_weights: dict[str, float] = field(default_factory=dict)
-    # score as the evaluation does: similarity / temperature + beta * log q(item), with the betas
-    # tuned in training and stored in the embeddings (False: plain cosine)
-    popularity_readout: bool = True
+    # score as the evaluation does (`evaluate.popularity_readout`): similarity / temperature +
+    # beta * log q(item); "auto" = the betas tuned in training and stored in the embeddings,
+    # a number = that beta for both directions, 0 = plain cosine
+    popularity_readout: float | str = "auto"
 
     def root(self) -> Path:
         """The resolved folder `/reload` paths must stay inside."""

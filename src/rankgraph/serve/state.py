@@ -226,7 +226,7 @@ def load_state(path: str | os.PathLike[str], cfg: ServeConfig, graph: HeteroGrap
     if not emb.item_types:
         raise ArtifactError(f"{path}: no item types")
     try:
-        readout = PopularityReadout.of(emb, emb.item_types) if cfg.popularity_readout else None
+        readout = PopularityReadout.of(emb, emb.item_types, cfg.popularity_readout)
         retriever = Retriever(emb, cfg.index, readout=readout)
     except RankGraphError as exc:
         raise ArtifactError(f"{path}: cannot index the embeddings ({exc})") from exc

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
 StepCallback = Callable[[int, dict[str, float]], None]
 # Users scored when tuning the popularity read-out on held-out edges (bounds its cost on big graphs).
-READOUT_MAX_USERS = 10_000
+READOUT_MAX_USERS = 2_000
 
 
 @dataclass
