@@ -63,6 +63,18 @@ def test_engagement_weight_is_coefficient_weighted_log1p_of_counts(tmp_path: Pat
     assert got == pytest.approx({("a", 1): math.log(4) + 2 * math.log(2), ("b", 1): math.log(2)})
 
 
+def test_engagement_edges_carry_their_first_event_time_through_save_and_load(tmp_path: Path) -> None:
+    ev = events([("b", 2, "post", "click", 50), ("a", 1, "post", "like", 40), ("a", 1, "post", "click", 30),
+                 ("b", 1, "post", "click", 20), ("a", 2, "post", "click", 10), ("b", 2, "post", "like", 60)])
+    g = build(tmp_path, ev, ENG)
+    for graph in (g, HeteroGraph.load(tmp_path / "graph")):
+        rel = graph.relations["user__eng__post"]
+        src_ids, dst_ids = graph.ids["user"].to_pylist(), graph.ids["post"].to_pylist()
+        got = {(src_ids[s], dst_ids[d]): int(t) for s, d, t in zip(np.asarray(rel.indices), rel.dst_index(), rel.time)}
+        assert got == {("a", 1): 30, ("b", 1): 20, ("a", 2): 10, ("b", 2): 50}
+        assert graph.relations["post__rev_eng__user"].time is None  # reverses are never positive sources
+
+
 def test_events_not_listed_in_the_relation_are_ignored(tmp_path: Path) -> None:
     ev = events([("a", 1, "post", "click", 1), ("b", 2, "post", "share", 2)])
     g = build(tmp_path, ev, ENG)

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -92,3 +94,32 @@ def test_shards_partition_the_global_batch():
     batch = s.sample(10, torch.Generator().manual_seed(0))
     parts = [batch.shard(r, 2) for r in range(2)]
     assert sorted(torch.cat([p.src for p in parts]).tolist()) == sorted(batch.src.tolist())
+
+
+def _timed(graph):
+    """planted_graph with edge times: edge e of the click relation happened at time 1000 + e."""
+    click = graph.relations["user__click__item"]
+    graph.relations[click.name] = replace(click, time=np.arange(click.num_edges, dtype=np.int64) + 1000)
+    return graph
+
+
+def test_temporal_split_holds_out_the_newest_timed_edges():
+    graph = _timed(planted_graph()[0])
+    click = graph.relations["user__click__item"]
+    s = PositiveSampler(graph, TrainConfig(val_fraction=0.1, val_split="temporal"))
+    n = click.num_edges
+    held = np.sort(s.val.dst * 10_000 + s.val.src)
+    newest = np.arange(n)[np.asarray(click.time) >= np.quantile(click.time, 0.9, method="higher")]
+    expect = np.sort(click.dst_index()[newest] * 10_000 + np.asarray(click.indices, dtype=np.int64)[newest])
+    np.testing.assert_array_equal(held, expect)
+    assert 0.08 * n <= s.val.src.size <= 0.12 * n
+    # the message-passing graph keeps the other edges with their own times
+    kept = holdout_graph(graph, s).relations["user__click__item"]
+    assert kept.num_edges == n - s.val.src.size and int(np.max(kept.time)) < int(np.min(np.asarray(click.time)[newest]))
+    kept.validate(graph.num_nodes["user"], graph.num_nodes["item"])
+
+
+def test_temporal_split_without_edge_times_is_a_config_error():
+    graph, _, _ = planted_graph()
+    with pytest.raises(ConfigError, match="val_split = temporal"):
+        PositiveSampler(graph, TrainConfig(val_split="temporal"))

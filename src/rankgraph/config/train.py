@@ -52,6 +52,10 @@ class TrainConfig:
     relation_weights: dict[str, float] = field(default_factory=dict)
     positive_relations: list[str] | None = None
     val_fraction: float = 0.02
+    # which edges are held out for validation (and for tuning the popularity read-out):
+    # "random" = a hash of the node pair; "temporal" = the newest val_fraction of the timed
+    # (engagement) edges, as the test period is newer than training (random for untimed ones)
+    val_split: Literal["random", "temporal"] = "random"
     eval_every: int = 50
     patience: int = 5
     checkpoint_every: int = 50

@@ -133,16 +133,16 @@ def sql_engagement(
     weight = " + ".join(f"{float(coefs[e])!r} * {f(c)}" for e, c in names.items()) or "0.0"
     return f"""
 WITH per_pair AS (
-  SELECT user_id, item_type, item_id,
+  SELECT user_id, item_type, item_id, MIN(ts) AS first_ts,
          {counts}
   FROM rg_ev
   WHERE item_type IN ({', '.join(_quote(t) for t in item_types)})
     AND event IN ({', '.join(_quote(e) for e in coefs) or "NULL"})
   GROUP BY user_id, item_type, item_id
 ), weighted AS (
-  SELECT user_id, item_type, item_id, {weight} AS weight FROM per_pair
+  SELECT user_id, item_type, item_id, first_ts, {weight} AS weight FROM per_pair
 )
-SELECT m.item_type AS item_type, u.row AS src, m.row AS dst, w.weight AS weight
+SELECT m.item_type AS item_type, u.row AS src, m.row AS dst, w.weight AS weight, w.first_ts AS first_ts
 FROM weighted w
 JOIN rg_user_map u ON w.user_id = u.id
 JOIN rg_item_map m ON w.item_type = m.item_type AND w.item_id = m.id
@@ -192,12 +192,16 @@ def _to_numpy(table: pa.Table, col: str, dtype: Any) -> np.ndarray:
 
 def _relation_from_edges(
     name: str, src_type: str, dst_type: str, src: np.ndarray, dst: np.ndarray, w: np.ndarray, num_dst: int,
-    kind: str, reverse: str | None,
+    kind: str, reverse: str | None, time: np.ndarray | None = None,
 ) -> Relation:
-    """CSR with edges ordered by (destination, source): deterministic whatever the engine's order."""
+    """CSR with edges ordered by (destination, source): deterministic whatever the engine's order.
+
+    `time` (per edge, like `w`) follows the same order: sorted by (dst, src) already, the
+    stable destination sort inside `csr_from_coo` leaves the edges where they are."""
     order = np.lexsort((src, dst))
     indptr, indices, weight = csr_from_coo(src[order], dst[order], w[order], num_dst)
-    return Relation(name, src_type, dst_type, indptr, indices, weight, kind=kind, reverse=reverse)  # type: ignore[arg-type]
+    edge_time = None if time is None else np.ascontiguousarray(np.asarray(time, np.int64)[order])
+    return Relation(name, src_type, dst_type, indptr, indices, weight, kind=kind, reverse=reverse, time=edge_time)  # type: ignore[arg-type]
 
 
 def _default_engagement() -> list[EngagementRelationConfig]:
@@ -317,13 +321,14 @@ class _Builder:
                     src = _to_numpy(edges, "src", np.int64)[mask]
                     dst = _to_numpy(edges, "dst", np.int64)[mask]
                     w = _to_numpy(edges, "weight", np.float64)[mask]
+                    first = _to_numpy(edges, "first_ts", np.int64)[mask]
                 else:
-                    src = dst = np.zeros(0, np.int64)
+                    src = dst = first = np.zeros(0, np.int64)
                     w = np.zeros(0)
                 name, rev = f"{self.user_type}__{rc.name}__{t}", f"{t}__rev_{rc.name}__{self.user_type}"
                 if name in self.relations:
                     raise ConfigError(f"graph.engagement: relation '{name}' is built twice (same name, item type)")
-                fwd = _relation_from_edges(name, self.user_type, t, src, dst, w, self.num_nodes[t], "engagement", rev)
+                fwd = _relation_from_edges(name, self.user_type, t, src, dst, w, self.num_nodes[t], "engagement", rev, first)
                 self.relations[name] = fwd
                 self.relations[rev] = reverse_relation(fwd, rev, self.num_nodes[self.user_type])
 

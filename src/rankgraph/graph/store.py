@@ -46,6 +46,9 @@ class Relation:
     weight: np.ndarray
     kind: RelationKind = "engagement"
     reverse: str | None = None
+    # int64 [nnz]: time of each edge's first event (engagement relations built from events),
+    # for a temporal validation split (`train.val_split: temporal`); None elsewhere
+    time: np.ndarray | None = None
 
     @property
     def num_dst(self) -> int:
@@ -74,6 +77,8 @@ class Relation:
             raise ArtifactError(f"{where}: indptr must run from 0 to {self.indices.shape[0]}")
         if self.indices.shape[0] and num_src and int(self.indices.max(initial=0)) >= num_src:
             raise ArtifactError(f"{where}: source index out of range (num_src={num_src})")
+        if self.time is not None and self.time.shape != self.indices.shape:
+            raise ArtifactError(f"{where}: {self.indices.shape[0]} edges but {self.time.shape[0]} edge times")
 
 
 @dataclass
@@ -174,12 +179,15 @@ class HeteroGraph:
                 np.save(d / "indptr.npy", np.ascontiguousarray(rel.indptr, dtype=np.int64))
                 np.save(d / "indices.npy", np.ascontiguousarray(rel.indices))
                 np.save(d / "weight.npy", np.ascontiguousarray(rel.weight, dtype=np.float32))
+                if rel.time is not None:
+                    np.save(d / "time.npy", np.ascontiguousarray(rel.time, dtype=np.int64))
                 relations[name] = {
                     "src_type": rel.src_type,
                     "dst_type": rel.dst_type,
                     "kind": rel.kind,
                     "reverse": rel.reverse,
                     "edges": rel.num_edges,
+                    "has_time": rel.time is not None,
                 }
             body = {
                 "nodes": nodes,
@@ -235,6 +243,7 @@ class HeteroGraph:
                     weight=arr(f"relations/{name}/weight.npy"),
                     kind=r["kind"],
                     reverse=r.get("reverse"),
+                    time=arr(f"relations/{name}/time.npy") if r.get("has_time") else None,
                 )
                 for name, r in manifest["relations"].items()
             }

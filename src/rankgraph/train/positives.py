@@ -81,6 +81,23 @@ def _pair_hash(a: np.ndarray, b: np.ndarray, salt: int) -> np.ndarray:
     return (x >> np.uint64(11)).astype(np.float64) / float(1 << 53)
 
 
+def temporal_cutoff(relations: list[Relation], fraction: float) -> int | None:
+    """The edge time from which on the newest `fraction` of the timed edges of `relations` lie.
+
+    Raises when none of them carries edge times (a graph built before edge times were stored).
+    Ties at the cutoff all fall on the validation side.
+    """
+    times = [np.asarray(r.time) for r in relations if r.time is not None and r.num_edges]
+    if not times:
+        raise ConfigError(
+            "train.val_split = temporal needs edge times, and no positive relation of this graph has them "
+            "(rebuild the graph with `rankgraph build`, or use train.val_split = random)"
+        )
+    if fraction <= 0:
+        return None
+    return int(np.quantile(np.concatenate(times), 1.0 - fraction, method="higher"))
+
+
 @dataclass
 class PositiveBatch:
     """A batch of positive pairs; `rel` indexes `PositiveSampler.relations`. All LongTensor [B]."""
@@ -112,7 +129,9 @@ class PositiveSampler:
 
     The split is a hash of the (unordered) node pair and the relation's *pair id* (a relation
     and its reverse share one), so `(u, v)` and its mirror in a symmetric relation always
-    fall on the same side, and the split does not depend on the seed's RNG stream.
+    fall on the same side, and the split does not depend on the seed's RNG stream. With
+    `train.val_split: temporal`, edges that carry times (engagement relations) are held out
+    when they are among the newest `val_fraction` of all timed positive edges instead.
     """
 
     def __init__(self, graph: HeteroGraph, cfg: TrainConfig) -> None:
@@ -121,13 +140,17 @@ class PositiveSampler:
         self.src_types = [r.src_type for r in self.relations]
         self.dst_types = [r.dst_type for r in self.relations]
         rels, srcs, dsts, ws, val_mask = [], [], [], [], []
+        newest = temporal_cutoff(self.relations, cfg.val_fraction) if cfg.val_split == "temporal" else None
         for i, rel in enumerate(self.relations):
             src = np.asarray(rel.indices, dtype=np.int64)
             dst = rel.dst_index()
             w = np.asarray(rel.weight, dtype=np.float64)
             pair_id = min(rel.name, rel.reverse or rel.name)
             salt = int.from_bytes(pair_id.encode()[:8].ljust(8, b"\0"), "little") ^ cfg.seed
-            held = _pair_hash(src, dst, salt) < cfg.val_fraction
+            if newest is not None and rel.time is not None:
+                held = np.asarray(rel.time) >= newest
+            else:
+                held = _pair_hash(src, dst, salt) < cfg.val_fraction
             rels.append(np.full(src.shape[0], i, dtype=np.int64))
             srcs.append(src)
             dsts.append(dst)
@@ -214,5 +237,7 @@ def holdout_graph(graph: HeteroGraph, sampler: PositiveSampler) -> HeteroGraph:
         indptr, indices, weight = csr_from_coo(
             src[keep], dst[keep], np.asarray(rel.weight)[keep], rel.num_dst, index_dtype=rel.indices.dtype
         )
-        relations[name] = replace(rel, indptr=indptr, indices=indices, weight=weight)
+        # edges stay in destination order, so the kept times line up with the new CSR
+        time = None if rel.time is None else np.asarray(rel.time)[keep]
+        relations[name] = replace(rel, indptr=indptr, indices=indices, weight=weight, time=time)
     return replace(graph, relations=relations)
