@@ -234,9 +234,13 @@ def test_concurrent_requests_are_answered_like_brute_force(shared_artifacts, bat
 
 
 def test_recommend_and_similar_use_the_artifacts_popularity_readout(tmp_path):
+    from fastapi.testclient import TestClient
     from serve_artifacts import make_set as make
 
-    from conftest import open_client
+    from rankgraph.serve.app import create_app
+
+    def open_client(cfg: ServeConfig) -> TestClient:
+        return TestClient(create_app(cfg))
 
     rng = np.random.default_rng(5)
     log_q = {"post": np.log(rng.dirichlet(np.ones(len(POSTS)))).astype(np.float32),

@@ -30,9 +30,10 @@ SWEEP_W_TRIPLET = (0.1, 0.5, 1.0, 2.0)
 
 def _variants() -> dict[str, Variant]:
     items = [
-        Variant("full", doc="the config as given (w_nce=1, w_triplet=0.5 by default)"),
-        Variant("triplet_only", ("train.w_nce=0",), doc="triplet loss alone"),
-        Variant("infonce_only", ("train.w_triplet=0",), doc="InfoNCE alone"),
+        Variant("full", doc="the config as given (InfoNCE alone by default: w_nce=1, w_triplet=0)"),
+        Variant("triplet_only", ("train.w_nce=0", "train.w_triplet=1"), doc="triplet loss alone"),
+        Variant("infonce_only", ("train.w_nce=1", "train.w_triplet=0"), doc="InfoNCE alone"),
+        Variant("combined", ("train.w_nce=1", "train.w_triplet=0.5"), doc="the paper's combination: InfoNCE + 0.5 x triplet"),
         *[
             Variant(f"w_triplet={w:g}", (f"train.w_triplet={w}",), doc=f"InfoNCE + {w:g} x triplet")
             for w in SWEEP_W_TRIPLET
