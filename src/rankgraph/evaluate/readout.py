@@ -42,8 +42,8 @@ def heldout_eval_data(
     """An `EvalData` whose train part is `graph`'s user->item engagement edges and whose test
     part is the held-out `(relation name, user rows, item rows)` edges of those relations.
 
-    The graph has no event times, so every train edge is one `engagement` event at time 0 and
-    every held-out edge one at time 1 (triggers are then a user's first `triggers` train items).
+    Every train edge becomes one `engagement` event at time 0 and every held-out edge one at
+    time 1 (edge times are not used; triggers are then a user's first `triggers` train items).
     Returns None when no user->item edge was held out.
     """
     relations = {
@@ -106,10 +106,9 @@ def tune_readout(
         metrics = evaluate(data, recommender, cfg, parts=tuple(p for p, _ in keys.values()))
         trial: dict[str, Any] = {"beta": beta}
         for side, (part, name) in keys.items():
-            score = metrics[part]["all"][name]
-            score = float("-inf") if score is None else float(score)
-            trial[f"{part}.{name}"] = score
-            if score > best[side][0]:
-                best[side] = (score, beta)
+            score = metrics[part]["all"][name]  # None when no held-out user could be scored
+            trial[f"{part}.{name}"] = None if score is None else float(score)
+            if score is not None and float(score) > best[side][0]:
+                best[side] = (float(score), beta)
         trials.append(trial)
     return ReadoutChoice(users=best["users"][1], items=best["items"][1], metric=f"recall@{k}", trials=trials)
