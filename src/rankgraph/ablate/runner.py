@@ -218,7 +218,7 @@ class AblationRunner:
         from rankgraph.embed.export import export_embeddings
         from rankgraph.evaluate.compare import embedding_recommender
         from rankgraph.evaluate.evaluator import evaluate
-        from rankgraph.train.model_artifact import load_model
+        from rankgraph.train.model_artifact import load_model, served_readout
         from rankgraph.train.trainer import train_graph
 
         cfg = self.config_for(variant, seed)
@@ -235,7 +235,7 @@ class AblationRunner:
         self.cb.stage(f"{variant.name} seed {seed}: embedding")
         t = time.perf_counter()
         model, _ = load_model(run_dir / "model", device=self.opts.device)
-        source = {"ablation_variant": variant.name, "seed": seed}
+        source = {"ablation_variant": variant.name, "seed": seed, "popularity_readout": served_readout(run_dir / "model")}
         if variant.transform == "homogeneous":
             from rankgraph.ablate.homogenize import export_homogeneous
 
