@@ -591,5 +591,7 @@ def train_graph(
         if cfg.evaluate.popularity_readout == "auto":
             choice = trainer.tune_readout()
             result.popularity_readout = None if choice is None else choice.to_dict()
+            if choice is not None:
+                trainer._log({"step": trainer.step, "event": "readout", "users": choice.users, "items": choice.items})
         save_model_artifact(out_dir, trainer.final_state(), cfg, trainer.schema, graph_path, result.summary())
     return result
