@@ -61,23 +61,26 @@ class EmbeddingRecommender:
         items = np.asarray(item_vectors, dtype=np.float32)
         norms = np.linalg.norm(items, axis=1, keepdims=True)
         unit = items if np.allclose(norms, 1.0, atol=1e-3) else items / np.maximum(norms, 1e-12)
+        same = unit is items
         self.item_queries = unit
-        if readout is None:
-            self.items = EmbeddingIndex(items, cfg)
-            self.unit_items = self.items if unit is items else EmbeddingIndex(unit, cfg)
-            return
-        self._plain = (self.user_vectors, unit, readout.temperature)
-        self.items = EmbeddingIndex(readout_targets(items, readout.log_q), cfg)
-        self.unit_items = self.items if unit is items else EmbeddingIndex(readout_targets(unit, readout.log_q), cfg)
-        self.set_betas(readout.users, readout.items)
+        self._plain = (self.user_vectors, unit)
+        self._temperature = None if readout is None else readout.temperature
+        unit_targets = unit
+        if readout is not None:
+            items = readout_targets(items, readout.log_q)
+            unit_targets = items if same else readout_targets(unit, readout.log_q)
+        self.items = EmbeddingIndex(items, cfg)
+        self.unit_items = self.items if same else EmbeddingIndex(unit_targets, cfg)
+        if readout is not None:
+            self.set_betas(readout.users, readout.items)
 
     def set_betas(self, users: float, items: float) -> None:
         """Change the read-out betas without rebuilding the indexes (they live in the queries)."""
-        if not hasattr(self, "_plain"):
+        if self._temperature is None:
             raise InputError("this recommender was built without a popularity read-out")
-        plain_users, plain_items, temperature = self._plain
-        self.user_vectors = readout_queries(plain_users, temperature, users)
-        self.item_queries = readout_queries(plain_items, temperature, items)
+        plain_users, plain_items = self._plain
+        self.user_vectors = readout_queries(plain_users, self._temperature, users)
+        self.item_queries = readout_queries(plain_items, self._temperature, items)
 
     @classmethod
     def from_set(cls, emb: EmbeddingSet, cfg: IndexConfig | None = None) -> EmbeddingRecommender:
