@@ -180,3 +180,110 @@ def test_uniform_sampled_aggregation_is_unbiased_for_the_full_one():
     # degree-30 rows sample 4 of 30 edges; the average of 800 draws is within a few % of the truth
     torch.testing.assert_close(total / runs, full, rtol=0.0, atol=0.12)
     assert not torch.allclose(adj.matmul(x[sub.input_nodes["user"]]), full, atol=0.05)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_mixed_fanouts_in_one_hop_take_min_of_degree_and_fanout(weighted):
+    """Per-relation fan-outs differ within a hop (-1 = all, 0 = none), with degree-0 rows among them."""
+    graph = _graph()
+    fanouts = {"user__click__item": [3, 0], "item__rev_click__user": [-1, 2], "user__follows__user": [2, 5]}
+    sub = _sample(graph, fanouts, {"item": torch.arange(12), "user": torch.tensor([0, 7])}, weighted=weighted)
+    fronts = _frontiers(sub)
+    for hop, (block, src_nodes) in enumerate(zip(reversed(sub.blocks), reversed(fronts))):
+        for name, rel in block.relations.items():
+            r = graph.relations[name]
+            dst_nodes = src_nodes[r.dst_type][: block.n_dst[r.dst_type]]
+            deg = torch.as_tensor(np.diff(r.indptr))[dst_nodes]
+            k = fanouts[name][hop]
+            expected = deg if k < 0 else torch.clamp(deg, max=k)
+            assert torch.equal(torch.diff(rel.crow), expected), (name, hop)
+            gdst, gsrc = dst_nodes[rel.dst()], src_nodes[r.src_type][rel.src]
+            assert set(zip(gsrc.tolist(), gdst.tolist())) <= _edges(graph, name)
+            pairs = torch.stack([rel.dst(), rel.edge_id], 1)
+            assert torch.unique(pairs, dim=0).shape[0] == pairs.shape[0]
+            kept_all = (deg <= k) | (k < 0)
+            assert torch.all(rel.factor[kept_all[rel.dst()]] == 1.0)
+            if not weighted and k > 0:
+                sampled = ~kept_all[rel.dst()]
+                torch.testing.assert_close(rel.factor[sampled], deg[rel.dst()][sampled].float() / k)
+    seed_block = sub.blocks[-1].relations["user__click__item"]  # item 0 (a seed) has no clicks: an empty row
+    assert int(np.diff(graph.relations["user__click__item"].indptr)[0]) == 0
+    assert int(seed_block.crow[1] - seed_block.crow[0]) == 0
+
+
+def _two_stars(num_dst: int, weights_a: np.ndarray, weights_b: np.ndarray) -> HeteroGraph:
+    """Two relations into the same destinations: `a -> b` with the weights `weights_a`, `c -> b` with `weights_b`."""
+    rels = []
+    for name, src_t, w in (("a__r__b", "a", weights_a), ("c__s__b", "c", weights_b)):
+        k = len(w)
+        src, dst = np.tile(np.arange(k), num_dst), np.repeat(np.arange(num_dst), k)
+        indptr, indices, weight = csr_from_coo(src, dst, np.tile(w, num_dst), num_dst)
+        rels.append(Relation(name, src_t, "b", indptr, indices, weight, reverse=None))
+    return HeteroGraph(
+        num_nodes={"a": len(weights_a), "c": len(weights_b), "b": num_dst}, relations={r.name: r for r in rels}
+    )
+
+
+def _picked_subsets(graph, fanouts, name, weighted, seed=3):
+    sub = _sample(graph, fanouts, {"b": torch.arange(graph.num_nodes["b"])}, weighted=weighted, seed=seed)
+    rel = sub.blocks[0].relations[name]
+    picked = graph.relations[name].indices[rel.edge_id.numpy()].astype(np.int64)
+    return np.sort(picked.reshape(graph.num_nodes["b"], fanouts[name][0]), axis=1)
+
+
+def test_uniform_sampling_with_different_fanouts_per_relation_is_uniform():
+    stats = pytest.importorskip("scipy.stats")
+    graph = _two_stars(3000, np.ones(6, np.float32), np.ones(5, np.float32))
+    fanouts = {"a__r__b": [2], "c__s__b": [3]}  # one Floyd pass with per-row k
+    for name, n, k in (("a__r__b", 6, 2), ("c__s__b", 5, 3)):
+        picked = _picked_subsets(graph, fanouts, name, weighted=False)
+        assert (np.diff(picked, axis=1) > 0).all()  # never the same neighbour twice
+        ids = (picked * n ** np.arange(k)).sum(1)
+        counts = np.unique(ids, return_counts=True)[1]
+        n_subsets = {(6, 2): 15, (5, 3): 10}[(n, k)]
+        assert len(counts) == n_subsets
+        assert stats.chisquare(counts).pvalue > 1e-3
+
+
+def test_weighted_sampling_with_different_fanouts_per_relation_follows_the_weights():
+    stats = pytest.importorskip("scipy.stats")
+    w_a = np.array([1.0, 2.0, 3.0, 4.0, 10.0], dtype=np.float32)
+    graph = _two_stars(4000, w_a, np.ones(4, np.float32))
+    fanouts = {"a__r__b": [1], "c__s__b": [2]}
+    picked = _picked_subsets(graph, fanouts, "a__r__b", weighted=True)[:, 0]
+    counts = np.bincount(picked, minlength=5)
+    assert stats.chisquare(counts, 4000 * w_a / w_a.sum()).pvalue > 1e-3
+    pairs = _picked_subsets(graph, fanouts, "c__s__b", weighted=True)
+    assert (np.diff(pairs, axis=1) > 0).all()
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_a_sample_does_not_depend_on_earlier_batches(weighted):
+    graph = _graph()
+    seeds = {"item": torch.tensor([3, 11, 7]), "user": torch.tensor([1, 2])}
+    used = NeighborSampler(graph, [3, 2], weighted=weighted)
+    for s in range(3):
+        used.sample({"item": torch.arange(12), "user": torch.arange(s, 40, 3)}, torch.Generator().manual_seed(s))
+    a = used.sample(seeds, torch.Generator().manual_seed(5))
+    b = NeighborSampler(graph, [3, 2], weighted=weighted).sample(seeds, torch.Generator().manual_seed(5))
+    for t in a.input_nodes:
+        assert torch.equal(a.input_nodes[t], b.input_nodes[t])
+    for ba, bb in zip(a.blocks, b.blocks):
+        for name in ba.relations:
+            ra, rb = ba.relations[name], bb.relations[name]
+            assert torch.equal(ra.edge_id, rb.edge_id) and torch.equal(ra.src, rb.src)
+            assert torch.equal(ra.crow, rb.crow) and torch.equal(ra.factor, rb.factor)
+
+
+def test_first_seen_numbering_matches_unique_in_order_across_tag_refills():
+    from rankgraph.graph.sample import _FirstSeen
+
+    seen = _FirstSeen(50, torch.device("cpu"))
+    gen = torch.Generator().manual_seed(0)
+    for step in range(40):
+        if step == 20:
+            seen.base = 60  # nearly out of tags: the next calls refill the slots
+        x = torch.randint(0, 50, (int(torch.randint(0, 40, (1,), generator=gen)),), generator=gen)
+        uniq, inv = seen(x)
+        ref_uniq, ref_inv = unique_in_order(x)
+        assert torch.equal(uniq, ref_uniq) and torch.equal(inv, ref_inv)

@@ -6,8 +6,10 @@ one bipartite `Block` per layer (input layer first, like DGL blocks), with local
 `fanouts[1]` around those (hop 2), as in PyG's `num_neighbors`; -1 takes every neighbour.
 Sampling is without replacement: nodes with degree <= fan-out keep all their edges;
 otherwise uniform sampling runs Floyd's algorithm for all such nodes at once (O(fanout^2)
-per node, independent of degree), and weighted sampling takes the top-k of Efraimidis-
-Spirakis keys `log(u)/w` per node via one sort (successive sampling proportional to weight).
+per node, independent of degree), and weighted sampling takes the k smallest Efraimidis-
+Spirakis keys `-log(u)/w` per node via one sort (successive sampling proportional to weight).
+Each hop treats the (relation, destination) rows of all relations as one problem, with a
+per-row fan-out, so the number of torch ops per hop does not grow with the relations.
 
 In every block the destination nodes of each type are the first rows of its source nodes
 (so the self-loop reads `h_src[:n_dst]`). Each sampled edge keeps the normalisation the
@@ -145,7 +147,8 @@ def unique_in_order(x: Tensor, scratch: Tensor | None = None) -> tuple[Tensor, T
     return x[is_first], _g(rank, first)
 
 
-_SENTINEL = torch.iinfo(torch.int32).max  # int32 scratch: half the bytes of int64 in every pass
+_TAG_MAX = torch.iinfo(torch.int32).max  # scratch tags count down from here (see `_FirstSeen`)
+_TAKE_ALL = 2**62  # the fan-out of a row that keeps every edge (fan-out -1)
 
 
 def _g(values: Tensor, index: Tensor) -> Tensor:
@@ -153,17 +156,47 @@ def _g(values: Tensor, index: Tensor) -> Tensor:
     return values.index_select(0, index)
 
 
-def _ragged_arange(starts: Tensor, counts: Tensor) -> tuple[Tensor, Tensor]:
-    """For segments (start, count): the segment id and absolute position of every element."""
-    total = int(counts.sum()) if counts.numel() else 0
-    seg = torch.repeat_interleave(torch.arange(counts.shape[0], device=counts.device), counts, output_size=total)
-    excl = torch.cumsum(counts, 0) - counts
-    pos = _g(starts - excl, seg) + torch.arange(total, device=counts.device)
-    return seg, pos
+class _FirstSeen:
+    """O(len(x)) `unique_in_order` for node ids of one type, with a slot per node and no restore pass.
+
+    Each call tags the elements of `x` with fresh int32 values `base + position`, below every tag
+    of earlier calls, so stale slots lose the `amin` scatter and never need resetting (the slots
+    are refilled only when the tags run out, after ~2^31 elements). Two random passes over the
+    slots per call (scatter, gather); one instance must not be shared by concurrent threads.
+    """
+
+    def __init__(self, num_nodes: int, device: torch.device) -> None:
+        self.slots = torch.full((num_nodes,), _TAG_MAX, dtype=torch.int32, device=device)
+        self.base = _TAG_MAX
+
+    def __call__(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Unique values of `x` (Long) in order of first appearance, and each element's index into them."""
+        n = int(x.shape[0])
+        if n == 0:
+            return x, torch.zeros(0, dtype=torch.int64, device=x.device)
+        if n >= _TAG_MAX // 2:
+            return unique_in_order(x)
+        if self.base - n < 0:
+            self.slots.fill_(_TAG_MAX)
+            self.base = _TAG_MAX
+        self.base -= n
+        tag = torch.arange(self.base, self.base + n, dtype=torch.int32, device=x.device)
+        self.slots.scatter_reduce_(0, x, tag, reduce="amin")
+        first = _g(self.slots, x)
+        is_first = first == tag
+        rank = torch.cumsum(is_first, 0)
+        uniq = torch.masked_select(x, is_first)  # on CPU about twice as fast as x[is_first]
+        return uniq, _g(rank, first.sub_(self.base)).sub_(1)
 
 
 class NeighborSampler:
-    """Fan-out neighbour sampler over every relation of a graph (CPU or CUDA tensors)."""
+    """Fan-out neighbour sampler over every relation of a graph (CPU or CUDA tensors).
+
+    Each hop is one problem over the rows (relation, destination) of all relations together,
+    so its op count does not grow with the number of relations: one gather of (start, degree)
+    per destination type, one Floyd / Efraimidis-Spirakis pass for every row that needs
+    sampling (per-row fan-out), and one ragged layout of every sampled edge.
+    """
 
     def __init__(
         self,
@@ -189,69 +222,35 @@ class NeighborSampler:
             self.fanouts = {n: [int(k) for k in fanouts] for n in names}
             self.num_layers = len(fanouts)
 
-        # one sentinel-filled slot per node and type: O(n) dedup without sorting (restored after each use,
-        # so one sampler must not be shared by concurrent threads; DataLoader workers each get a copy)
-        self._scratch = {
-            t: torch.full((n,), _SENTINEL, dtype=torch.int32, device=self.gt.device) for t, n in self.gt.num_nodes.items()
+        dev = self.gt.device
+        rels = self.gt.relations
+        # Row order of a hop: relations grouped by destination type. Per type, a node-major table of
+        # (start, degree) pairs, one per relation, viewed as complex128 so that a single 1-D gather
+        # moves each 16-byte pair (bit-exact: a gather only copies); the m_t pairs of a node share
+        # cache lines, and a 2-D row gather of the same table is about twice as slow on CPU.
+        groups = [(t, [n for n in names if rels[n].dst_type == t]) for t in self.gt.num_nodes]
+        self._dst_groups = [(t, g) for t, g in groups if g]
+        self._order = [n for _, g in self._dst_groups for n in g]
+        self._pairs = {
+            t: torch.stack(
+                [torch.stack([rels[n].indptr[:-1], torch.diff(rels[n].indptr)], 1) for n in g], 1
+            ).view(torch.complex128).reshape(-1)
+            for t, g in self._dst_groups
         }
+        self._arity = {t: torch.arange(len(g), device=dev)[:, None] for t, g in self._dst_groups}
+        self._by_src = {t: [n for n in names if rels[n].src_type == t] for t in self.gt.num_nodes}
+        if weighted:
+            # one weight array for all relations: the candidates of every row are scored in one pass
+            self._weight = torch.cat([rels[n].weight for n in self._order]).float()
+            sizes = torch.tensor([rels[n].num_edges for n in self._order], device=dev)
+            self._edge_base = torch.cumsum(sizes, 0) - sizes
+            self._wsum = {t: torch.stack([rels[n].wsum for n in g], 1).reshape(-1) for t, g in self._dst_groups}
+        # per type: local numbering of the nodes a batch reaches (stateful; DataLoader workers each get a copy)
+        self._seen = {t: _FirstSeen(n, dev) for t, n in self.gt.num_nodes.items()}
 
     @property
     def device(self) -> torch.device:
         return self.gt.device
-
-    def _sample_relation(self, name: str, dst: Tensor, k: int, gen: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
-        """Sample in-edges of the global nodes `dst`: (local dst row, edge id, factor) per edge, grouped by row.
-
-        Rows with degree <= k keep all edges; for the others a `[m, k]` matrix of distinct
-        offsets in `range(deg)` is drawn at once, and a single ragged arange lays both out
-        in row order (no sort).
-        """
-        r = self.gt.relations[name]
-        start = _g(r.indptr, dst)
-        deg = _g(r.indptr, dst + 1) - start
-        if k < 0:
-            k = int(deg.max()) if deg.numel() else 0
-        full = deg <= k
-        counts = torch.where(full, deg, k)
-        seg, within = _ragged_arange(torch.zeros_like(start), counts)
-        big = torch.nonzero(~full).flatten()
-        if big.numel() == 0:
-            return seg, _g(start, seg) + within, torch.ones(seg.shape[0], device=self.device)
-        m = big.numel()
-        deg_b = _g(deg, big)
-        start_b = _g(start, big)
-        if self.weighted:
-            # Efraimidis-Spirakis: top-k of log(u)/w per row = successive sampling proportional to w
-            seg_c, pos_c = _ragged_arange(start_b, deg_b)
-            w = _g(r.weight, pos_c)
-            u = torch.rand(pos_c.shape[0], generator=gen, device=self.device)
-            keys = torch.log(u) / w  # w = 0 -> -inf, never ahead of a positive weight
-            order = torch.sort(keys, descending=True, stable=True).indices
-            order = _g(order, torch.sort(_g(seg_c, order), stable=True).indices)
-            seg_start = torch.cumsum(deg_b, 0) - deg_b
-            rank = torch.arange(order.shape[0], device=self.device) - _g(seg_start, _g(seg_c, order))
-            keep = order[rank < k]  # exactly k per row, rows in order
-            chosen = (_g(pos_c, keep) - _g(start_b, _g(seg_c, keep))).view(m, k)
-        else:
-            # Floyd's algorithm, vectorised over rows: k draws give a uniform k-subset of range(deg)
-            chosen = torch.empty((m, k), dtype=torch.int64, device=self.device)
-            u = torch.rand((k, m), generator=gen, device=self.device, dtype=torch.float64)
-            for s in range(k):
-                j = deg_b - k + s
-                t = torch.minimum((u[s] * (j + 1)).long(), j)
-                dup = (chosen[:, :s] == t[:, None]).any(dim=1)
-                chosen[:, s] = torch.where(dup, j, t)
-        big_row = torch.cumsum((~full).long(), 0) - 1
-        is_full = _g(full, seg)
-        picked = _g(chosen.view(-1), _g(big_row, seg).clamp_min(0) * k + within.clamp_max(max(k - 1, 0)))
-        pos = _g(start, seg) + torch.where(is_full, within, picked)
-        if self.weighted:
-            wb = _g(r.weight, pos)
-            inv_p = _g(_g(r.wsum, dst), seg) / (k * wb.clamp_min(torch.finfo(wb.dtype).tiny))
-            factor = torch.where(is_full, 1.0, torch.where(wb > 0, inv_p, 0.0))
-        else:
-            factor = torch.where(is_full, 1.0, _g(deg, seg).float() / max(k, 1))
-        return seg, pos, factor
 
     def sample(self, seeds: dict[str, Tensor], generator: torch.Generator) -> SampledSubgraph:
         """Sample `num_layers` hops around `seeds` (global node indices per type; duplicates allowed)."""
@@ -263,51 +262,12 @@ class NeighborSampler:
         empty = torch.zeros(0, dtype=torch.int64, device=dev)
         seed_nodes, seed_inverse = {}, {}
         for t, s in seeds.items():
-            seed_nodes[t], seed_inverse[t] = unique_in_order(s.to(dev, torch.int64), self._scratch[t])
+            seed_nodes[t], seed_inverse[t] = self._seen[t](s.to(dev, torch.int64))
         frontier = {t: seed_nodes.get(t, empty) for t in types}
         blocks: list[Block] = []
         for hop in range(self.num_layers):
-            sampled: dict[str, tuple[Tensor, Tensor, Tensor]] = {}
-            for name, r in self.gt.relations.items():
-                sampled[name] = self._sample_relation(name, frontier[r.dst_type], self.fanouts[name][hop], generator)
-            # new source nodes per type: the destinations first, then unseen sampled sources
-            src_nodes, local = {}, {}
-            gsrc = {n: _g(self.gt.relations[n].indices, sampled[n][1]).long() for n in sampled}
-            for t in types:
-                parts = [frontier[t]]
-                names = [n for n, r in self.gt.relations.items() if r.src_type == t]
-                parts += [gsrc[n] for n in names]
-                nodes, inv = unique_in_order(torch.cat(parts), self._scratch[t])
-                src_nodes[t] = nodes
-                sizes = [p.shape[0] for p in parts]
-                for n, piece in zip(names, torch.split(inv, sizes)[1:]):
-                    local[n] = piece
-            rels = {}
-            for name, r in self.gt.relations.items():
-                seg, pos, factor = sampled[name]
-                n_dst = frontier[r.dst_type].shape[0]
-                crow = torch.zeros(n_dst + 1, dtype=torch.int64, device=dev)
-                torch.cumsum(torch.bincount(seg, minlength=n_dst), 0, out=crow[1:])
-                rels[name] = BlockRelation(
-                    src_type=r.src_type,
-                    dst_type=r.dst_type,
-                    crow=crow,
-                    src=local[name],
-                    factor=factor,
-                    edge_id=pos,
-                    dst_row=seg,
-                    dst_nodes=frontier[r.dst_type],
-                    src_nodes=gsrc[name],
-                    relation=r,
-                )
-            blocks.append(
-                Block(
-                    n_src={t: int(src_nodes[t].shape[0]) for t in types},
-                    n_dst={t: int(frontier[t].shape[0]) for t in types},
-                    relations=rels,
-                )
-            )
-            frontier = src_nodes
+            block, frontier = self._hop(frontier, hop, generator)
+            blocks.append(block)
         blocks.reverse()
         return SampledSubgraph(
             blocks=blocks,
@@ -316,3 +276,182 @@ class NeighborSampler:
             seed_inverse=seed_inverse,
             features=self.gt.features,
         )
+
+    def _table_index(self, t: str, nodes: Tensor) -> Tensor:
+        """Positions of (relation, node) in the type-`t` tables, relation-major: `m_t * len(nodes)` rows."""
+        m = int(self._arity[t].shape[0])
+        return nodes if m == 1 else (nodes * m + self._arity[t]).view(-1)
+
+    def _hop(self, frontier: dict[str, Tensor], hop: int, gen: torch.Generator) -> tuple[Block, dict[str, Tensor]]:
+        """One block: sample the in-edges of `frontier`, then number its source nodes (the frontier first)."""
+        dev = self.device
+        rels = self.gt.relations
+        names = self._order
+        n_rows = [int(frontier[rels[n].dst_type].shape[0]) for n in names]
+        row_bounds = [0]
+        for c in n_rows:
+            row_bounds.append(row_bounds[-1] + c)
+        n_total = row_bounds[-1]
+        ks = [self.fanouts[n][hop] for n in names]
+
+        # start and degree of every row; the rows of relation i are row_bounds[i]:row_bounds[i + 1]
+        table_index = [self._table_index(t, frontier[t]) for t, _ in self._dst_groups]
+        pairs = [_g(self._pairs[t], i) for (t, _), i in zip(self._dst_groups, table_index)]
+        if len(pairs) != 1:  # (a graph without relations has no pairs)
+            pairs = [torch.cat(pairs) if pairs else torch.zeros(0, dtype=torch.complex128, device=dev)]
+        rows = pairs[0].view(torch.int64).view(-1, 2)
+        start, deg = rows[:, 0], rows[:, 1]
+        # per-row fan-out: a number when all relations share it (the common case), else a tensor
+        k_row: int | Tensor = ks[0] if ks[0] >= 0 else _TAKE_ALL
+        if len(set(ks)) > 1:
+            k_row = torch.repeat_interleave(
+                torch.tensor([k if k >= 0 else _TAKE_ALL for k in ks], device=dev),
+                torch.tensor(n_rows, device=dev),
+                output_size=n_total,
+            )
+        counts = torch.minimum(deg, k_row) if isinstance(k_row, Tensor) else deg.clamp_max(k_row)
+        crow = torch.zeros(n_total + 1, dtype=torch.int64, device=dev)
+        torch.cumsum(counts, 0, out=crow[1:])
+        edge_bounds = _g(crow, torch.tensor(row_bounds, device=dev)).tolist()
+        n_edges = edge_bounds[-1]
+        # every row first as if it kept all its edges; the sampled rows are overwritten below
+        seg = torch.repeat_interleave(counts, output_size=n_edges)
+        pos = _g(start - crow[:-1], seg).add_(torch.arange(n_edges, device=dev))
+        factor = torch.ones(n_edges, device=dev)
+        kmax = max([k for k in ks if k > 0], default=0)
+        if kmax > 0:
+            need = deg > k_row
+            if 0 in ks and isinstance(k_row, Tensor):
+                need &= k_row > 0
+            big = torch.nonzero(need).flatten()
+            if big.numel():
+                if self.weighted:
+                    first_row = torch.tensor(row_bounds[:-1], device=dev)
+                    self._sample_weighted(table_index, first_row, big, start, deg, k_row, crow, pos, factor, gen)
+                else:
+                    mixed = len({k for k in ks if k > 0}) > 1
+                    self._sample_uniform(big, start, deg, k_row, crow, kmax, mixed, pos, factor, gen)
+
+        # global source ids, then local ones: each type's frontier first, then its new sources
+        index = {n: i for i, n in enumerate(names)}
+        gsrc = [_g(rels[n].indices, pos[edge_bounds[i] : edge_bounds[i + 1]]) for i, n in enumerate(names)]
+        src_nodes: dict[str, Tensor] = {}
+        src_global: dict[str, Tensor] = {}
+        src_local: dict[str, Tensor] = {}
+        for t, front in frontier.items():
+            src = self._by_src[t]
+            if not src:
+                src_nodes[t] = front
+                continue
+            pieces = [gsrc[index[n]] for n in src]
+            x = torch.cat([front, *pieces])  # Long: the int32 pieces are promoted
+            src_nodes[t], local = self._seen[t](x)
+            sizes = [int(front.shape[0])] + [int(p.shape[0]) for p in pieces]
+            src_global.update(zip(src, torch.split(x, sizes)[1:]))
+            src_local.update(zip(src, torch.split(local, sizes)[1:]))
+
+        block_rels = {}
+        for name, r in rels.items():
+            i = index[name]
+            r0, r1, e0, e1 = row_bounds[i], row_bounds[i + 1], edge_bounds[i], edge_bounds[i + 1]
+            block_rels[name] = BlockRelation(
+                src_type=r.src_type,
+                dst_type=r.dst_type,
+                crow=crow[r0 : r1 + 1] - e0,
+                src=src_local[name],
+                factor=factor[e0:e1],
+                edge_id=pos[e0:e1],
+                dst_row=seg[e0:e1] - r0,
+                dst_nodes=frontier[r.dst_type],
+                src_nodes=src_global[name],
+                relation=r,
+            )
+        block = Block(
+            n_src={t: int(v.shape[0]) for t, v in src_nodes.items()},
+            n_dst={t: int(v.shape[0]) for t, v in frontier.items()},
+            relations=block_rels,
+        )
+        return block, src_nodes
+
+    def _sample_uniform(
+        self,
+        big: Tensor,
+        start: Tensor,
+        deg: Tensor,
+        k_row: int | Tensor,
+        crow: Tensor,
+        kmax: int,
+        mixed: bool,
+        pos: Tensor,
+        factor: Tensor,
+        gen: torch.Generator,
+    ) -> None:
+        """Floyd's algorithm for the rows `big` at once: k draws give a uniform k-subset of range(deg).
+
+        Round s draws for every row (a `[kmax, m]` matrix); with per-row fan-outs (`mixed`) only
+        rounds s < k of a row are kept, the others never reach the output.
+        """
+        dev = self.device
+        m = int(big.shape[0])
+        deg_b = _g(deg, big)
+        k_b = _g(k_row, big) if isinstance(k_row, Tensor) else k_row
+        steps = torch.arange(kmax, device=dev)[:, None]
+        j = (deg_b - k_b) + steps  # [kmax, m]: round s draws from range(j + 1)
+        u = torch.rand((kmax, m), generator=gen, device=dev, dtype=torch.float64)
+        chosen = torch.minimum((u * (j + 1)).long(), j)
+        rounds, j_rows = chosen.unbind(0), j.unbind(0)
+        for s in range(1, kmax):
+            # amax over a uint8 view: several times faster than any(0) on CPU
+            dup = (chosen[:s] == rounds[s]).view(torch.uint8).amax(0).view(torch.bool)
+            torch.where(dup, j_rows[s], rounds[s], out=rounds[s])
+        chosen += _g(start, big)
+        out = _g(crow, big) + steps  # where each draw lands among the hop's edges
+        scale = (deg_b / k_b).to(factor.dtype).expand(kmax, m)
+        if mixed:
+            keep = steps < k_b
+            out, chosen, scale = out[keep], chosen[keep], scale[keep]
+        out = out.reshape(-1)
+        pos.index_copy_(0, out, chosen.reshape(-1))
+        factor.index_copy_(0, out, scale.reshape(-1))
+
+    def _sample_weighted(
+        self,
+        table_index: list[Tensor],
+        first_row: Tensor,
+        big: Tensor,
+        start: Tensor,
+        deg: Tensor,
+        k_row: int | Tensor,
+        crow: Tensor,
+        pos: Tensor,
+        factor: Tensor,
+        gen: torch.Generator,
+    ) -> None:
+        """Efraimidis-Spirakis for the rows `big` at once: the k smallest `-log(u)/w` of a row are a
+        successive sample proportional to w. One integer sort of (row, key bits) ranks all rows."""
+        dev = self.device
+        deg_b, start_b = _g(deg, big), _g(start, big)
+        k_b = _g(k_row, big) if isinstance(k_row, Tensor) else torch.full_like(deg_b, k_row)
+        cand_excl = torch.cumsum(deg_b, 0) - deg_b
+        n_cand = int(deg_b.sum())
+        row_c = torch.repeat_interleave(deg_b, output_size=n_cand)  # big row of each candidate
+        rel_b = torch.searchsorted(first_row, big, right=True) - 1  # relation of each row
+        gstart = start_b + _g(self._edge_base, rel_b) - cand_excl
+        w = _g(self._weight, _g(gstart, row_c).add_(torch.arange(n_cand, device=dev)))
+        u = torch.rand(n_cand, generator=gen, device=dev)
+        # >= 0: w = 0 -> inf, after every positive weight; a negative w would come first (as
+        # log(u)/w did before), and must not carry a sign bit into the row bits below
+        key = torch.log(u).neg_().div_(w).clamp_min_(0.0)
+        # a non-negative float's bits order like the float, so one integer sort orders by (row, key)
+        order = torch.sort((row_c << 31) | key.view(torch.int32).long(), stable=True).indices
+        n_keep = int(k_b.sum())
+        keep_row = torch.repeat_interleave(k_b, output_size=n_keep)
+        keep_excl = torch.cumsum(k_b, 0) - k_b
+        rank = torch.arange(n_keep, device=dev)
+        kept = _g(order, _g(cand_excl - keep_excl, keep_row).add_(rank))  # first k of each row
+        out = _g(_g(crow, big) - keep_excl, keep_row).add_(rank)
+        wk = _g(w, kept)
+        wsum = torch.cat([_g(self._wsum[t], i) for (t, _), i in zip(self._dst_groups, table_index)])
+        inv_p = _g(_g(wsum, big) / k_b, keep_row) / wk.clamp_min(torch.finfo(wk.dtype).tiny)
+        pos.index_copy_(0, out, kept.add_(_g(start_b - cand_excl, keep_row)))
+        factor.index_copy_(0, out, torch.where(wk > 0, inv_p, 0.0).to(factor.dtype))
