@@ -68,3 +68,31 @@ def test_rank_refuses_embeddings_built_after_the_validation_window(world, tmp_pa
     late.save(tmp_path / "late")
     args = ["rank", "-c", str(config), "-e", str(tmp_path / "late"), "-o", str(tmp_path / "out"), *SETS]
     assert main(args) == 2
+
+
+def test_rank_correlate_relates_recall_to_lift(world, tmp_path: Path) -> None:
+    config, emb_dir = world
+    other = EmbeddingSet.load(emb_dir)
+    rng = np.random.default_rng(5)
+    other = EmbeddingSet.from_raw({t: rng.normal(size=(n.count, n.dim)) for t, n in other.types.items()},
+                                  {t: n.ids for t, n in other.types.items()}, meta={"train_until": CUT - VAL_WINDOW})
+    other.save(tmp_path / "other")
+    out = tmp_path / "out"
+    args = ["rank", "-c", str(config), "-o", str(out), "--stage", "correlate", "--compare", str(emb_dir),
+            "--compare", str(tmp_path / "other"), "--random-embeddings", *SETS,
+            "--set", "rank.seeds=[0]", "--set", "rank.variants=[none,similarity]"]
+    assert main(args) == 0
+    report = json.loads((out / "correlation" / "report.json").read_text())
+    assert set(report["embeddings"]) == {str(emb_dir), str(tmp_path / "other"), "random"}
+    for row in report["embeddings"].values():
+        assert 0.0 <= row["engagement_recall"] <= 1.0
+        assert {r["variant"] for r in row["runs"]} == {"similarity"}
+    corr = report["correlation"]["similarity"]["click"]
+    assert len(corr["recalls"]) == 3 and len(corr["lifts"]) == 3
+    assert "Pearson" in (out / "correlation" / "report.md").read_text()
+
+
+def test_rank_correlate_needs_two_embedding_variants(world, tmp_path: Path) -> None:
+    config, emb_dir = world
+    args = ["rank", "-c", str(config), "-o", str(tmp_path / "out"), "--stage", "correlate", "--compare", str(emb_dir), *SETS]
+    assert main(args) == 2

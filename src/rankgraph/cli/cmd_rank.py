@@ -21,6 +21,18 @@ def _cut(cfg: Any, cut: Optional[str]) -> int:
     return parse_cut(value, cfg.data.time_unit)
 
 
+def _leak_free(path: Path, val_start: int) -> Any:
+    """Load an embeddings artifact, refusing one built from events at or after the validation window."""
+    from rankgraph.embed.artifact import EmbeddingSet
+
+    emb = EmbeddingSet.load(path)
+    made = emb.meta.get("train_until")
+    if made is not None and int(made) > val_start:
+        raise ConfigError(f"{path}: built from events before {made}, after the validation window "
+                          f"starts ({val_start}); the ranker's training labels would leak into it")
+    return emb
+
+
 def register(app: typer.Typer) -> None:
     @app.command("rank")
     def rank(
@@ -29,12 +41,17 @@ def register(app: typer.Typer) -> None:
         overrides: SetOption = None,
         stage: Annotated[str, typer.Option("--stage", help="all: every variant x seed and a report; "
                                            "train: fit rank.model.fusion at rank.train.seed into OUT/model; "
-                                           "eval: score OUT/model on the test window.")] = "all",
+                                           "eval: score OUT/model on the test window; "
+                                           "embed: only build leak-free graph embeddings into OUT/graph_embeddings; "
+                                           "correlate: Engagement Recall vs ranker lift over --compare embeddings.")] = "all",
         embeddings: Annotated[Optional[Path], typer.Option(
             "--embeddings", "-e", help="Embeddings artifact built before the validation window "
             "(default: build the graph before it, train RankGraph and export into OUT/graph_embeddings).")] = None,
         random_embeddings: Annotated[bool, typer.Option(
             "--random-embeddings", help="Use random unit vectors instead of graph embeddings (a control).")] = False,
+        compare: Annotated[Optional[list[Path]], typer.Option(
+            "--compare", help="With --stage correlate: an embeddings artifact to compare (repeat, at least 2; "
+            "--random-embeddings adds a random control).")] = None,
         cut: Annotated[Optional[str], typer.Option("--cut", help="Test cut (default: evaluate.test_from).")] = None,
         device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cpu",
         threads: Annotated[Optional[int], typer.Option("--threads", help="torch intra-op threads.")] = None,
@@ -52,8 +69,11 @@ def register(app: typer.Typer) -> None:
         from rankgraph.rank.fusion import graph_inputs
         from rankgraph.rank.train import evaluate, fit, markdown_table, predict
 
-        if stage not in ("all", "train", "eval"):
-            raise ConfigError(f"--stage {stage!r}: expected all, train or eval")
+        if stage not in ("all", "train", "eval", "embed", "correlate"):
+            raise ConfigError(f"--stage {stage!r}: expected all, train, eval, embed or correlate")
+        if stage == "correlate" and len(compare or []) + int(random_embeddings) < 2:
+            raise ConfigError("--stage correlate needs at least two embedding variants: "
+                              "--compare DIR (repeatable) and optionally --random-embeddings")
         cfg = resolve_config(config, overrides)
         rcfg = cfg.rank
         threads = threads or rcfg.train.threads
@@ -64,15 +84,31 @@ def register(app: typer.Typer) -> None:
         data = pipeline.load_rank_data(cfg, rcfg, test_cut)
         console.print(f"examples: {json.dumps(data.report)}")
         out.mkdir(parents=True, exist_ok=True)
+        if stage == "embed":
+            pipeline.graph_embeddings(cfg, data.val_start, out / "graph_embeddings", stage=lambda m: console.print(m))
+            console.print(f"embeddings written to {out / 'graph_embeddings' / 'embeddings'}")
+            return
+        if stage == "correlate":
+            variants: dict[str, EmbeddingSet] = {str(p): _leak_free(p, data.val_start) for p in compare or []}
+            if random_embeddings:
+                variants["random"] = pipeline.random_embeddings(next(iter(variants.values())), rcfg.train.seed)
+            k = max(cfg.evaluate.ks)
+            recalls = {}
+            for name, emb_v in variants.items():
+                recalls[name] = pipeline.engagement_recall(cfg, emb_v, test_cut, k)
+                console.print(f"{name}: Engagement Recall@{k} {recalls[name]:.4f}")
+            report = pipeline.correlate(data, rcfg, variants, recalls, out / "correlation", device=device,
+                                        on_run=lambda r: console.print(
+                                            f"{r.get('embeddings', '-')} {r['variant']} seed {r['seed']}: "
+                                            f"click NE {r['metrics']['click']['all']['ne']:.4f}"))
+            console.print(pipeline.correlation_markdown(report))
+            console.print(f"report written to {out / 'correlation'}")
+            return
         needs_graph = stage == "all" or rcfg.model.fusion != "none"
         emb = None
         if needs_graph:
             if embeddings is not None:
-                emb = EmbeddingSet.load(embeddings)
-                made = emb.meta.get("train_until")
-                if made is not None and int(made) > data.val_start:
-                    raise ConfigError(f"{embeddings}: built from events before {made}, after the validation window "
-                                      f"starts ({data.val_start}); the ranker's training labels would leak into it")
+                emb = _leak_free(embeddings, data.val_start)
             elif (out / "graph_embeddings" / "embeddings" / "manifest.json").exists():
                 emb = EmbeddingSet.load(out / "graph_embeddings" / "embeddings")
             else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-FUSIONS = ("none", "add", "token", "cross_attention")
+FUSIONS = ("none", "add", "token", "cross_attention", "similarity")
 
 
 @dataclass
@@ -54,10 +54,18 @@ class RankModelConfig:
     `fusion`: `none` ignores graph inputs; `add` adds each item's projected graph embedding
     to its token and to the candidate; `token` prepends the user's graph embedding and puts
     the candidate's graph embedding before the candidate token; `cross_attention` lets the
-    candidate attend to the user's `neighbours` nearest items in the embedding space.
+    candidate attend to the user's `neighbours` nearest items in the embedding space;
+    `similarity` adds target-aware match features computed in the graph space (the
+    candidate's cosine to the user and to the history items, pooled several ways); it is
+    the default, the variant with the largest measured gains (docs/ranking.md).
+    `history_match` gives every variant, `none` included, the same kind of match features
+    from the ranker's own inputs: how often the candidate item occurs in the history and
+    the cosine of its learned id embedding to the history's (max and attention-pooled), so
+    a graph fusion is compared with a baseline that can already match the candidate with
+    the history.
     """
 
-    fusion: Literal["none", "add", "token", "cross_attention"] = "none"
+    fusion: Literal["none", "add", "token", "cross_attention", "similarity"] = "similarity"
     dim: int = 32
     layers: int = 1
     heads: int = 2
@@ -65,6 +73,7 @@ class RankModelConfig:
     dropout: float = 0.1
     neighbours: int = 16
     id_embeddings: bool = True
+    history_match: bool = True
 
     def __post_init__(self) -> None:
         if self.dim % self.heads:

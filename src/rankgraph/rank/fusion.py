@@ -11,7 +11,14 @@ the `neighbours` nearest items of the user's embedding (the `cross_attention` co
 - `token`: the user's projected graph embedding is prepended as a context token and the
   candidate's graph embedding is a token just before the candidate;
 - `cross_attention`: the candidate's final state attends to the user's top-N neighbour
-  items (plus the user's own embedding) in the graph space; the result is added residually.
+  items (plus the user's own embedding) in the graph space; the result is added residually;
+- `similarity`: target-aware match features computed in the graph space (the candidate's
+  similarity to the user and to each history item, pooled by max, mean, recency and a
+  learned event/recency-weighted attention) plus the projected user x candidate product,
+  added to the candidate's final state. The graph embeddings were trained on far more
+  engagements than the ranker sees, so reading their similarities directly (instead of
+  hoping the transformer learns to compare projected vectors) transfers what the graph
+  knows, including to domains where the user has no history.
 """
 
 from __future__ import annotations
@@ -105,7 +112,7 @@ class Fusion(nn.Module):
     extra_prefix = 0  # tokens put before the history
     extra_suffix = 0  # tokens put between the history and the candidate
 
-    def __init__(self, dim: int, graph_dim: int, heads: int, dropout: float) -> None:
+    def __init__(self, dim: int, graph_dim: int, heads: int, dropout: float, n_events: int, n_gaps: int) -> None:
         super().__init__()
         self.scale = float(graph_dim) ** 0.5
 
@@ -121,8 +128,11 @@ class Fusion(nn.Module):
         """[B, extra_suffix, D] tokens before the candidate token, or None."""
         return None
 
-    def readout(self, h: Tensor, users: Tensor, graph: GraphInputs | None) -> Tensor:
-        """The candidate's final state [B, D], possibly enriched with graph context."""
+    def readout(self, h: Tensor, batch: dict[str, Tensor], graph: GraphInputs | None) -> Tensor:
+        """The candidate's final state [B, D], possibly enriched with graph context.
+
+        `batch` holds the example's indices (`user`, `hist_*` [B, L], `cand_item`, `cand_domain`).
+        """
         return h
 
 
@@ -139,8 +149,8 @@ def _need(graph: GraphInputs | None) -> GraphInputs:
 class AddFusion(Fusion):
     """`add`: token += W g_item for history items and the candidate."""
 
-    def __init__(self, dim: int, graph_dim: int, heads: int, dropout: float) -> None:
-        super().__init__(dim, graph_dim, heads, dropout)
+    def __init__(self, dim: int, graph_dim: int, heads: int, dropout: float, n_events: int, n_gaps: int) -> None:
+        super().__init__(dim, graph_dim, heads, dropout, n_events, n_gaps)
         self.proj = nn.Linear(graph_dim, dim, bias=False)
 
     def item_tokens(self, tok: Tensor, items: Tensor, graph: GraphInputs | None) -> Tensor:
@@ -153,8 +163,8 @@ class TokenFusion(Fusion):
     extra_prefix = 1
     extra_suffix = 1
 
-    def __init__(self, dim: int, graph_dim: int, heads: int, dropout: float) -> None:
-        super().__init__(dim, graph_dim, heads, dropout)
+    def __init__(self, dim: int, graph_dim: int, heads: int, dropout: float, n_events: int, n_gaps: int) -> None:
+        super().__init__(dim, graph_dim, heads, dropout, n_events, n_gaps)
         self.user_proj = nn.Linear(graph_dim, dim)
         self.item_proj = nn.Linear(graph_dim, dim)
 
@@ -168,15 +178,16 @@ class TokenFusion(Fusion):
 class CrossAttentionFusion(Fusion):
     """`cross_attention`: h += Attn(h, [user; top-N neighbour items of the user]) in graph space."""
 
-    def __init__(self, dim: int, graph_dim: int, heads: int, dropout: float) -> None:
-        super().__init__(dim, graph_dim, heads, dropout)
+    def __init__(self, dim: int, graph_dim: int, heads: int, dropout: float, n_events: int, n_gaps: int) -> None:
+        super().__init__(dim, graph_dim, heads, dropout, n_events, n_gaps)
         self.kv = nn.Linear(graph_dim, dim)
         self.kind = nn.Embedding(2, dim)  # 0 = the user, 1 = a neighbour item
         self.attn = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
         self.norm = nn.LayerNorm(dim)
 
-    def readout(self, h: Tensor, users: Tensor, graph: GraphInputs | None) -> Tensor:
+    def readout(self, h: Tensor, batch: dict[str, Tensor], graph: GraphInputs | None) -> Tensor:
         g = _need(graph)
+        users = batch["user"]
         neigh = g.user_neighbours[users]  # [B, N]
         ctx = torch.cat([g.user_vecs[users].unsqueeze(1), g.item_vecs[neigh]], dim=1)  # [B, 1+N, E]
         kinds = torch.ones(ctx.shape[:2], dtype=torch.long, device=h.device)
@@ -187,16 +198,73 @@ class CrossAttentionFusion(Fusion):
         return h + out.squeeze(1)
 
 
+class SimilarityFusion(Fusion):
+    """`similarity`: h += MLP(match features of the candidate in graph space) + W (g_user * g_cand).
+
+    Features (cosines of unit graph vectors; 0 where a vector is unknown): user-candidate;
+    over the known history items: max, mean, mean of the `recent` last ones, max over the
+    history items of the candidate's domain, and an attention pool softmax(tau s_i +
+    b(event_i) + c(gap_i)) . s with learned tau, b, c; plus the fraction of known history
+    items and whether the candidate and the user have a graph vector.
+    """
+
+    recent = 5
+    n_features = 9
+
+    def __init__(self, dim: int, graph_dim: int, heads: int, dropout: float, n_events: int, n_gaps: int) -> None:
+        super().__init__(dim, graph_dim, heads, dropout, n_events, n_gaps)
+        self.tau = nn.Parameter(torch.tensor(5.0))
+        self.event_bias = nn.Embedding(n_events, 1)
+        self.gap_bias = nn.Embedding(n_gaps, 1)
+        nn.init.zeros_(self.event_bias.weight)
+        nn.init.zeros_(self.gap_bias.weight)
+        self.features = nn.Sequential(nn.Linear(self.n_features, dim), nn.GELU(), nn.Linear(dim, dim))
+        self.product = nn.Linear(graph_dim, dim, bias=False)
+
+    def match_features(self, batch: dict[str, Tensor], graph: GraphInputs) -> Tensor:
+        """[B, n_features] similarity features of each candidate (no parameters but the attention pool's)."""
+        hist = batch["hist_item"]
+        cand = graph.item_vecs[batch["cand_item"]]  # [B, E]
+        user = graph.user_vecs[batch["user"]]
+        hv = graph.item_vecs[hist]  # [B, L, E]
+        sims = torch.einsum("ble,be->bl", hv, cand)
+        known = hv.abs().sum(-1) > 0
+        kf = known.float()
+        n_known = kf.sum(1).clamp_min(1.0)
+        neg = torch.finfo(sims.dtype).min
+        s_max = torch.where(known, sims, neg).amax(1)
+        s_max = torch.where(known.any(1), s_max, 0.0)
+        s_mean = (sims * kf).sum(1) / n_known
+        last = kf[:, -self.recent:]
+        s_recent = (sims[:, -self.recent:] * last).sum(1) / last.sum(1).clamp_min(1.0)
+        same = known & (batch["hist_domain"] == batch["cand_domain"][:, None])
+        s_same = torch.where(same.any(1), torch.where(same, sims, neg).amax(1), 0.0)
+        bias = self.event_bias(batch["hist_event"]).squeeze(-1) + self.gap_bias(batch["hist_gap"]).squeeze(-1)
+        logits = self.tau * sims + bias
+        attn = torch.softmax(torch.where(known, logits, neg), dim=1) * kf
+        s_attn = (attn * sims).sum(1)
+        has_cand = (cand.abs().sum(-1) > 0).float()
+        has_user = (user.abs().sum(-1) > 0).float()
+        s_user = (user * cand).sum(-1)
+        return torch.stack([s_user, s_max, s_mean, s_recent, s_same, s_attn, kf.mean(1), has_cand, has_user], dim=1)
+
+    def readout(self, h: Tensor, batch: dict[str, Tensor], graph: GraphInputs | None) -> Tensor:
+        g = _need(graph)
+        prod = g.user_vecs[batch["user"]] * g.item_vecs[batch["cand_item"]] * self.scale
+        return h + self.features(self.match_features(batch, g)) + self.product(prod)
+
+
 FUSIONS: dict[str, type[Fusion]] = {
     "none": NoFusion,
     "add": AddFusion,
     "token": TokenFusion,
     "cross_attention": CrossAttentionFusion,
+    "similarity": SimilarityFusion,
 }
 
 
-def make_fusion(name: str, dim: int, graph_dim: int, heads: int, dropout: float) -> Fusion:
-    """The fusion module registered under `name`."""
+def make_fusion(name: str, dim: int, graph_dim: int, heads: int, dropout: float, n_events: int, n_gaps: int) -> Fusion:
+    """The fusion module registered under `name` (`n_events`, `n_gaps`: the ranker's vocabulary sizes)."""
     if name not in FUSIONS:
         raise ValueError(f"unknown fusion {name!r}; expected one of {sorted(FUSIONS)}")
-    return FUSIONS[name](dim, graph_dim, heads, dropout)
+    return FUSIONS[name](dim, graph_dim, heads, dropout, n_events, n_gaps)

@@ -7,8 +7,10 @@ Sequence layout (length ``1 + P + L + S + 1``)::
 A history token is item id + event type + domain + time-gap bucket embeddings (plus what
 the fusion adds); the candidate token is item id + domain + the candidate marker event.
 Attention is causal and padding keys are masked; BOS is never masked, so no query row is
-empty. The candidate's final state (through `Fusion.readout`) feeds two heads (click and
-conversion logits) through an MLP over [final state, candidate token, their product].
+empty. The candidate's final state, plus `HistoryMatch` features (how the candidate
+matches the history, from the ranker's own ids) and what `Fusion.readout` adds, feeds two
+heads (click and conversion logits) through an MLP over [final state, candidate token,
+their product].
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import contextlib
 from typing import Iterator
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rankgraph.config.rank import RankModelConfig
@@ -35,6 +38,45 @@ def seeded(seed: int) -> Iterator[None]:
         yield
 
 
+class HistoryMatch(nn.Module):
+    """Target-aware match features from the ranker's own inputs (no graph): the DIN-style
+    signal a production ranker has without any graph knowledge.
+
+    Per candidate: the fraction and any-occurrence of the candidate item in the history, and
+    (with id embeddings) the max and a softmax-attention pool of the cosine between the
+    candidate's id embedding and the history items'. Mapped to the model width and added
+    to the candidate's final state.
+    """
+
+    n_features = 4
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.tau = nn.Parameter(torch.tensor(5.0))
+        self.proj = nn.Sequential(nn.Linear(self.n_features, dim), nn.GELU(), nn.Linear(dim, dim))
+
+    def forward(self, hist: Tensor, cand: Tensor, item: nn.Embedding | None) -> Tensor:
+        """[B, D] for history item indices [B, L] and candidate items [B]."""
+        return self.proj(self.features(hist, cand, item))
+
+    def features(self, hist: Tensor, cand: Tensor, item: nn.Embedding | None) -> Tensor:
+        """[B, 4]: fraction of history = candidate, candidate seen, max and attention-pooled id cosine."""
+        known = hist != PAD
+        kf = known.float()
+        same = (hist == cand[:, None]) & known
+        frac = same.float().sum(1) / kf.sum(1).clamp_min(1.0)
+        seen = same.any(1).float()
+        if item is not None:
+            sims = torch.einsum("bld,bd->bl", F.normalize(item(hist), dim=-1), F.normalize(item(cand), dim=-1))
+            neg = torch.finfo(sims.dtype).min
+            s_max = torch.where(known.any(1), torch.where(known, sims, neg).amax(1), 0.0)
+            attn = torch.softmax(torch.where(known, self.tau * sims, neg), dim=1) * kf
+            s_attn = (attn * sims).sum(1)
+        else:
+            s_max = s_attn = torch.zeros_like(frac)
+        return torch.stack([frac, seen, s_max, s_attn], dim=1)
+
+
 class SequenceRanker(nn.Module):
     """Causal transformer ranker with two task heads; `fusion` decides how graph inputs enter."""
 
@@ -49,7 +91,7 @@ class SequenceRanker(nn.Module):
             self.domain = nn.Embedding(vocab.n_domains, d, padding_idx=PAD)
             self.gap = nn.Embedding(gap_buckets, d, padding_idx=PAD)
             self.bos = nn.Parameter(torch.randn(d) * 0.02)
-            self.fusion = make_fusion(cfg.fusion, d, graph_dim, cfg.heads, cfg.dropout)
+            self.fusion = make_fusion(cfg.fusion, d, graph_dim, cfg.heads, cfg.dropout, vocab.n_events, gap_buckets)
             self.seq_len = 2 + self.fusion.extra_prefix + max_history + self.fusion.extra_suffix
             self.pos = nn.Embedding(self.seq_len, d)
             layer = nn.TransformerEncoderLayer(d, cfg.heads, d * cfg.ff_mult, cfg.dropout, activation="gelu",
@@ -58,6 +100,7 @@ class SequenceRanker(nn.Module):
             self.norm = nn.LayerNorm(d)
             # target-aware head: the candidate's final state, its input token and their product
             self.mlp = nn.Sequential(nn.Linear(3 * d, d), nn.GELU(), nn.LayerNorm(d))
+            self.match = HistoryMatch(d) if cfg.history_match else None
             self.click_head = nn.Linear(d, 1)
             self.conv_head = nn.Linear(d, 1)
         self.register_buffer("causal", torch.triu(torch.ones(self.seq_len, self.seq_len, dtype=torch.bool), 1),
@@ -98,7 +141,9 @@ class SequenceRanker(nn.Module):
         mask = mask.repeat_interleave(self.cfg.heads, dim=0)
         h = self.encoder(x, mask=mask)
         out = self.norm(h[:, -1])
-        out = self.fusion.readout(out, batch["user"], graph)
+        if self.match is not None:
+            out = out + self.match(batch["hist_item"], batch["cand_item"], self.item)
+        out = self.fusion.readout(out, batch, graph)
         c = cand.squeeze(1)
         z = self.mlp(torch.cat([out, c, out * c], dim=-1)) + out
         return self.click_head(z).squeeze(-1), self.conv_head(z).squeeze(-1)

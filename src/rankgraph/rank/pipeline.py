@@ -4,7 +4,9 @@
 the ranker's training window), trains RankGraph on it and exports every node's embedding,
 so neither train nor test candidates can see their own label through the graph.
 `compare` runs every fusion variant over the seeds and writes ``report.json`` and
-``report.md`` atomically.
+``report.md`` atomically. `correlate` asks whether offline retrieval quality predicts the
+ranker's gain: for several embedding variants it relates Engagement Recall@K to the NE lift
+each fusion variant gets from them.
 """
 
 from __future__ import annotations
@@ -121,6 +123,69 @@ def engagement_recall(cfg: RankGraphConfig, emb: EmbeddingSet, cut: int, k: int 
     rec = EmbeddingRecommender(np.asarray(emb.types[emb.user_type].vectors), items)
     res = evaluate_retrieval(data, rec, replace(cfg.evaluate, ks=[k]), parts=("engagement_recall",))
     return float(res["engagement_recall"]["all"][f"recall@{k}"])
+
+
+def correlate(data: RankData, rank: RankConfig, embeddings: dict[str, EmbeddingSet], recalls: dict[str, float],
+              out: str | os.PathLike[str] | None = None, *, device: str = "cpu",
+              on_run: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Lift of every fusion of `rank.variants` with each embedding variant, against its Engagement Recall.
+
+    `none` is fitted once per seed (it never reads graph inputs) and paired with every
+    embedding variant's runs at the same seed. Returns per embedding variant its recall and
+    `summarize` table, and per (fusion, task) the `recall_lift` correlation.
+    """
+    if set(embeddings) != set(recalls):
+        raise ValueError(f"recalls for {sorted(recalls)} but embeddings {sorted(embeddings)}")
+    fused = [v for v in rank.variants if v != "none"]
+    if not fused or len(embeddings) < 2:
+        raise ValueError("correlate needs at least one fusion variant besides none and two embedding variants")
+    started = time.perf_counter()
+    base = sweep(data, replace(rank, variants=["none"]), None, device=device, on_run=on_run)
+    rows: dict[str, Any] = {}
+    for name, emb in embeddings.items():
+        graph = graph_inputs(emb, data.vocab, rank.model.neighbours)
+        runs = sweep(data, replace(rank, variants=fused), graph, device=device,
+                     on_run=(lambda r, n=name: on_run({**r, "embeddings": n})) if on_run else None)
+        rows[name] = {"engagement_recall": recalls[name], "runs": runs, "summary": summarize(base + runs)}
+    correlation = {
+        v: {task: recall_lift([(r["engagement_recall"], r["summary"]) for r in rows.values()], v, task)
+            for task in ("click", "conversion")}
+        for v in fused
+    }
+    report = {"examples": data.report, "config": to_dict(rank), "none_runs": base, "embeddings": rows,
+              "correlation": correlation, "seconds": round(time.perf_counter() - started, 1)}
+    if out is not None:
+        final = Path(out)
+        with atomic_dir(final) as tmp:
+            (tmp / "report.json").write_text(json.dumps(clean_json(report), indent=1))
+            (tmp / "report.md").write_text(correlation_markdown(report) + "\n")
+            write_manifest(tmp, "rank_correlation", {"examples": data.report, "config": report["config"]})
+    return report
+
+
+def correlation_markdown(report: dict[str, Any]) -> str:
+    """Recall vs lift per embedding variant, then the correlation per fusion and task."""
+    fused = list(report["correlation"])
+    head = "| embeddings | Engagement Recall | " + " | ".join(
+        f"{v} click lift | {v} conversion lift" for v in fused) + " |"
+    lines = ["# Offline recall vs ranker lift", "", head, "|---|---|" + "---|---|" * len(fused)]
+    for name, row in report["embeddings"].items():
+        cells = []
+        for v in fused:
+            for task in ("click", "conversion"):
+                d = row["summary"].get(v, {}).get(task, {}).get("all", {}).get("delta_ne")
+                cells.append("-" if d is None else f"{-d['mean']:+.4f} ± {d['std']:.4f}")
+        lines.append(f"| {name} | {row['engagement_recall']:.4f} | " + " | ".join(cells) + " |")
+    lines += ["", "Lift = NE(none) - NE(variant), same seed (positive = better); overall slice.", "",
+              "| fusion | task | Pearson | Spearman | n |", "|---|---|---|---|---|"]
+    for v, tasks in report["correlation"].items():
+        for task, c in tasks.items():
+            lines.append(f"| {v} | {task} | {_fmt(c.get('pearson'))} | {_fmt(c.get('spearman'))} | {c.get('n', '-')} |")
+    return "\n".join(lines)
+
+
+def _fmt(x: Any) -> str:
+    return "-" if x is None or not np.isfinite(x) else f"{x:.3f}"
 
 
 def lift(summary: dict[str, Any], variant: str, task: str = "conversion", slice_: str = "all") -> float:
