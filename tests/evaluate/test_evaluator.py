@@ -102,3 +102,29 @@ def test_max_users_samples_a_fixed_subset(planted_events):
     b = evaluate(d, Popularity().fit(d), cfg, parts=("user_item",))
     assert a["counts"]["evaluated_users"] == 10 and a["user_item"]["all"]["users"] == 10
     assert a == b
+
+
+def test_activity_slices_split_users_by_distinct_train_items():
+    from rankgraph.evaluate.evaluator import activity_labels, user_activity
+
+    rows = [
+        (1, 10, "post", "feed", "click", 1),
+        (1, 10, "post", "feed", "like", 2),  # same item again: still 1 distinct item
+        (2, 10, "post", "feed", "click", 1),
+        (2, 11, "post", "feed", "click", 2),
+        (2, 12, "post", "feed", "click", 3),
+        (1, 11, "post", "feed", "click", 6),  # user 1 (1 item before the cut) hits 11
+        (2, 13, "post", "feed", "click", 7),  # user 2 (3 items) misses 13
+        (1, 13, "post", "feed", "click", 0),  # (before the cut: makes 13 known)
+        (3, 14, "post", "feed", "click", 0),  # item 14: ranked first for user 2
+    ]
+    d = EvalData.from_events(events_table(rows), cut=5)
+    assert activity_labels([2, 3]) == ["0-1", "2-2", "3+"]
+    assert user_activity(d, np.array([0, 1]), [2, 3]).tolist() == [1, 2]  # user 1 now has items 10 and 13
+    users = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]], np.float32)
+    items = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 0.0], [0.0, -1.0], [0.0, 1.0]], np.float32)  # 10..14
+    out = evaluate(d, EmbeddingRecommender(users, items), EvaluateConfig(ks=[1], activity_buckets=[2, 3]))
+    by = out["user_item"]["by_activity"]
+    assert by["2-2"]["recall@1"] == 1.0 and by["2-2"]["users"] == 1
+    assert by["3+"]["recall@1"] == 0.0 and by["3+"]["users"] == 1
+    assert by["0-1"]["users"] == 0

@@ -24,6 +24,9 @@ class EvaluateConfig:
     max_users: int | None = None
     seed: int = 0
     edge_sample: int = 100_000
+    # users sliced by how many distinct items they engaged before the cut: bucket edges,
+    # e.g. [5, 20, 100] -> "0-4", "5-19", "20-99", "100+" (error analysis per activity level)
+    activity_buckets: list[int] = field(default_factory=lambda: [5, 20, 100])
     validation_fraction: float = 0.1
     # K of the recall that baseline tuning and the read-out tuning maximise; None = max(ks),
     # the headline K, so every method is tuned for the figure it is compared on
@@ -38,6 +41,8 @@ class EvaluateConfig:
     cluster: ClusterConfig = field(default_factory=lambda: ClusterConfig())
 
     def __post_init__(self) -> None:
+        if any(b < 2 for b in self.activity_buckets) or self.activity_buckets != sorted(set(self.activity_buckets)):
+            raise ValueError(f"activity_buckets must be increasing edges >= 2, got {self.activity_buckets}")
         if not self.ks or any(k < 1 for k in self.ks):
             raise ValueError(f"ks must be positive cut-offs, got {self.ks}")
         if self.tune_k is not None and self.tune_k not in self.ks:

@@ -4,8 +4,10 @@ Targets are the distinct (user, item) pairs of the test period that the user had
 engaged with in train (a retrieval that excludes seen items could never hit the others;
 their number is reported). Slices restrict the targets, never the retrieval:
 `all`; `cross_domain` (pairs whose domain the user never engaged with before the cut);
-`in_domain` (the complement); `by_domain[d]`. A user with no target in a slice is skipped
-for that slice and counted.
+`in_domain` (the complement); `by_domain[d]`; `by_activity[b]` (users by the number of
+distinct items they engaged before the cut, `activity_buckets`: where a method wins or
+loses, light or heavy users). A user with no target in a slice is skipped for that slice
+and counted.
 """
 
 from __future__ import annotations
@@ -46,6 +48,20 @@ def target_pairs(data: EvalData) -> dict[str, np.ndarray]:
         "cross_domain": cross[~seen],
         "repeat_pairs": np.asarray(int(seen.sum())),
     }
+
+
+def activity_labels(edges: list[int]) -> list[str]:
+    """Bucket names for bucket edges: [5, 20] -> ["0-4", "5-19", "20+"]."""
+    lows = [0, *edges]
+    return [f"{lo}-{hi - 1}" for lo, hi in zip(lows, edges)] + [f"{lows[-1]}+"]
+
+
+def user_activity(data: EvalData, users: np.ndarray, edges: list[int]) -> np.ndarray:
+    """Activity bucket (index into `activity_labels(edges)`) of each of `users`: distinct train items."""
+    tr = data.train
+    pairs = np.unique(tr.user.astype(np.int64) * (data.n_items + 1) + tr.item)
+    counts = np.bincount(pairs // (data.n_items + 1), minlength=data.n_users + 1)
+    return np.searchsorted(np.asarray(edges), counts[users], side="right")
 
 
 def _truth(pos: np.ndarray, items: np.ndarray, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
@@ -89,12 +105,19 @@ def evaluate(
     }
     for code, name in enumerate(data.domains):
         slices[f"domain:{name}"] = tg["domain"] == code
+    activity = activity_labels(cfg.activity_buckets)
+    bucket = user_activity(data, users, cfg.activity_buckets)[pos]
+    for code, name in enumerate(activity):
+        slices[f"activity:{name}"] = bucket == code
     truths = {name: _truth(pos[m], tg["item"][m], users.size) for name, m in slices.items()}
 
     def per_slice(ranked: np.ndarray, ndcg: bool) -> dict[str, Any]:
         out = {name: ranking_report(ranked, truths[name], cfg.ks, ndcg=ndcg) for name in ("all", "cross_domain", "in_domain")}
         out["by_domain"] = {
             name: ranking_report(ranked, truths[f"domain:{name}"], cfg.ks, ndcg=ndcg) for name in data.domains
+        }
+        out["by_activity"] = {
+            name: ranking_report(ranked, truths[f"activity:{name}"], cfg.ks, ndcg=ndcg) for name in activity
         }
         return out
 
