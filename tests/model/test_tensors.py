@@ -56,3 +56,17 @@ def test_sparse_matmul_gradient_equals_dense_gradient():
 def test_sparse_matmul_of_empty_relation_is_zero():
     adj = SparseAdjacency(torch.zeros(4, dtype=torch.int64), torch.zeros(0, dtype=torch.int64), torch.zeros(0), (3, 5))
     assert torch.equal(adj.matmul(torch.ones(5, 2)), torch.zeros(3, 2))
+
+
+def test_sparse_product_into_new_tensor_or_added_in_place_equals_dense():
+    g = torch.Generator().manual_seed(0)
+    dense = (torch.rand(6, 4, generator=g) < 0.5).float() * torch.rand(6, 4, generator=g)
+    dense[2] = 0.0  # a destination with no edges
+    csr = dense.to_sparse_csr()
+    adj = SparseAdjacency(csr.crow_indices(), csr.col_indices(), csr.values(), (6, 4))
+    x, acc = torch.randn(4, 3, generator=g), torch.randn(6, 3, generator=g)
+    torch.testing.assert_close(adj.spmm(x), dense @ x)
+    expected = acc + dense @ x
+    out = adj.spmm(x, out=acc)
+    assert out is acc
+    torch.testing.assert_close(out, expected)

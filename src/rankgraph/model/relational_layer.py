@@ -107,31 +107,35 @@ class RelationalLayer(nn.Module):
         if self.self_loop is None and not rels:  # an isolated type with no self-loop: nothing to update
             return h_dst
         if self.rel_mlp is None:
-            out = self._fused_terms(dst_type, h_dst, h_src, adj, rels)
+            out = linear_terms([self._linear_terms(dst_type, h_dst, h_src, adj, rels)])[0]
         else:
             out = self._mixed_terms(dst_type, h_dst, h_src, adj, rels)
+        return self._finish(dst_type, h_dst, out, fresh=self.rel_mlp is None)
+
+    def _finish(self, dst_type: str, h_dst: Tensor, out: Tensor, fresh: bool = False) -> Tensor:
+        """Activation, dropout, residual and LayerNorm after the linear part.
+
+        `fresh`: `out` is a new tensor no backward needs (`linear_terms`' output); then the
+        residual is added in place when the activation's backward needs its input only
+        (GELU, identity), sparing a new `[n, d]` tensor.
+        """
         out = self.dropout(self.act(out))
-        if self.residual:
+        if self.residual and fresh and isinstance(self.act, (nn.GELU, nn.Identity)):
+            out = out.add_(h_dst)
+        elif self.residual:
             out = out + h_dst
         if self.norm is not None:
             out = self.norm[dst_type](out)
         return out
 
-    def _aggregate(
-        self, rel: RelationSpec, h_dst: Tensor, h_src: dict[str, Tensor], adj: dict[str, SparseAdjacency]
-    ) -> Tensor:
-        if rel.name in adj:
-            return adj[rel.name].matmul(h_src[rel.name])
-        return h_dst.new_zeros((h_dst.shape[0], self.in_dim))  # no edges of this relation reach these rows
-
-    def _fused_terms(
+    def _linear_terms(
         self,
         dst_type: str,
         h_dst: Tensor,
         h_src: dict[str, Tensor],
         adj: dict[str, SparseAdjacency],
         rels: list[RelationSpec],
-    ) -> Tensor:
+    ) -> LinearGroup:
         """Self-loop, messages and mixing folded: `sum_j x_j @ W_eff_j + b_eff`, x = [h, A_1 h_1, ...].
 
         Without `relation_mlp` every term is linear, so `M_t(concat_j (x_j W_j + b_j))` equals
@@ -139,46 +143,24 @@ class RelationalLayer(nn.Module):
         one GEMM per term, no concatenation and no separate mixing GEMM over `[n, k*out]`.
         A relation with many more destinations than sources is transformed first instead.
         """
-        xs, ws, bs = [], [], []
+        terms: list[tuple[str, SparseAdjacency | None, Tensor, Tensor]] = []
+        bs: list[Tensor] = []
         if self.self_loop is not None:
-            xs.append(h_dst)
-            ws.append(self.self_loop[dst_type].weight.T)
-            bs.append(None)
+            terms.append((_DENSE, None, h_dst, self.self_loop[dst_type].weight.T))
         for rel in rels:
             a = adj.get(rel.name)
-            if a is not None and self._transform_first(a):
-                xs.append((a, h_src[rel.name]))
-            else:
-                xs.append(self._aggregate(rel, h_dst, h_src, adj))
-            ws.append(self.relation_weight(rel.name))
+            kind = _ABSENT if a is None else _TRANSFORM if self._transform_first(a) else _AGGREGATE
+            terms.append((kind, a, h_src[rel.name], self.relation_weight(rel.name)))
             bs.append(self.rel_bias[self.rel_index[rel.name]])
-        bias = None
         if self.mix is not None:
             mix = self.mix[dst_type]
             m = mix.weight.T.split(self.out_dim, dim=0)
-            ws = [w @ mj for w, mj in zip(ws, m)]
-            bias = mix.bias
-            for b, mj in zip(bs, m):
-                if b is not None:
-                    bias = bias + b @ mj
-        else:
-            for b in bs:
-                if b is not None:
-                    bias = b if bias is None else bias + b
-        # a chain of addmm (not one GEMM over a concatenation): the backward then yields each
-        # term's gradient contiguous, with no copy of the wide concatenated matrix either way
-        out = None
-        for x, w in zip(xs, ws):
-            if isinstance(x, tuple):  # transform first: A (h_src W) has fewer flops here
-                adj_r, h = x
-                term = adj_r.matmul(h @ w)
-                out = term if out is None else out + term
-            elif out is None:
-                out = x @ w if bias is None else torch.addmm(bias, x, w)
-                bias = None
-            else:
-                out = torch.addmm(out, x, w)
-        return out if bias is None else out + bias
+            terms = [(k, a, x, w @ mj) for (k, a, x, w), mj in zip(terms, m)]
+            bs = [mix.bias] + [b @ mj for b, mj in zip(bs, m[len(m) - len(bs) :])]
+        bias = None
+        for b in bs:
+            bias = b if bias is None else bias + b
+        return h_dst.shape[0], terms, bias
 
     def _mixed_terms(
         self,
@@ -214,11 +196,143 @@ class RelationalLayer(nn.Module):
         `h[t]`: source states of type t; the destination nodes of type t are its first
         `n_dst[t]` rows (all rows when `n_dst` is None, i.e. the full graph).
         """
-        out = {}
-        for t in self.node_types:
-            if t not in h:
-                continue
-            h_dst = h[t] if n_dst is None else h[t][: n_dst.get(t, 0)]
-            h_src = {r.name: h[r.src_type] for r in self.relations_into(t)}
-            out[t] = self.forward_type(t, h_dst, h_src, adj)
+        types = [t for t in self.node_types if t in h]
+        h_dst = {t: h[t] if n_dst is None else h[t][: n_dst.get(t, 0)] for t in types}
+        h_src = {t: {r.name: h[r.src_type] for r in self.relations_into(t)} for t in types}
+        if self.rel_mlp is not None:
+            return {t: self.forward_type(t, h_dst[t], h_src[t], adj) for t in types}
+        # the linear parts of all types in one autograd node: the gradient of a type's states
+        # from its self-loop and from every relation it is the source of builds up in one buffer
+        active = [t for t in types if self.self_loop is not None or self.relations_into(t)]
+        groups = [self._linear_terms(t, h_dst[t], h_src[t], adj, self.relations_into(t)) for t in active]
+        lin = dict(zip(active, linear_terms(groups)))
+        out = dict(h_dst)  # a type with neither self-loop nor relations into it keeps its states
+        out.update({t: self._finish(t, h_dst[t], y, fresh=True) for t, y in lin.items()})
         return out
+
+
+_DENSE, _AGGREGATE, _TRANSFORM, _ABSENT = "dense", "aggregate", "transform", "absent"
+
+# (rows, [(kind, adjacency or None, h, W)], bias or None): `bias + sum_j X_j W_j` for one type
+LinearGroup = tuple[int, list[tuple[str, SparseAdjacency | None, Tensor, Tensor]], Tensor | None]
+
+
+def linear_terms(groups: list[LinearGroup]) -> tuple[Tensor, ...]:
+    """`bias + sum_j X_j W_j` of each group (`[rows, out]`), all in one autograd node.
+
+    `X_j` is `h` (`_DENSE`), `A h` (`_AGGREGATE`) or, transformed first, `A (h W)` is the
+    term (`_TRANSFORM`); an `_ABSENT` relation (no edges into these rows) adds nothing.
+    """
+    inputs: list[Tensor] = []
+    slot: dict[int, int] = {}  # id(tensor) -> position in `inputs`: one gradient per tensor
+
+    def index(t: Tensor | None) -> int | None:
+        if t is None:
+            return None
+        if id(t) not in slot:
+            slot[id(t)] = len(inputs)
+            inputs.append(t)
+        return slot[id(t)]
+
+    spec = tuple(
+        (rows, index(bias), tuple((kind, a, index(x), index(w)) for kind, a, x, w in terms))
+        for rows, terms, bias in groups
+    )
+    return _LinearTerms.apply(spec, *inputs)
+
+
+class _LinearTerms(torch.autograd.Function):
+    """The groups of `linear_terms`, with forward and backward written to accumulate in place.
+
+    Autograd over separate ops allocates a fresh `[n, d]` tensor per term and per sum, and
+    on CPU the first writes to fresh memory (page faults) cost about as much as the GEMMs
+    themselves at this size. Here the GEMMs add into the output of the first sparse product
+    (`addmm_`), a tensor used by several terms or groups (a type's states as self-loop and as
+    the source of relations into other types) gets its gradient summed in one buffer, and no
+    gradient is computed for an input that does not need one.
+
+    `spec[g] = (rows, bias, terms)` with `terms[j] = (kind, adjacency, h, W)`, where bias, h
+    and W are positions in `inputs` (bias None when the group has none).
+    """
+
+    @staticmethod
+    def forward(ctx, spec, *inputs: Tensor) -> tuple[Tensor, ...]:  # type: ignore[override]
+        outs, aggregated = [], []
+        for rows, bi, terms in spec:
+            out, bias = None, None if bi is None else inputs[bi]
+            # sparse products first: the first one's fresh output is the buffer the GEMMs add into
+            for kind, a, xi, wi in terms:
+                if kind == _TRANSFORM:
+                    hw = inputs[xi] @ inputs[wi]
+                    out = a.spmm(hw) if out is None else a.spmm(hw, out=out)
+            for kind, a, xi, wi in terms:
+                if kind not in (_DENSE, _AGGREGATE):
+                    continue
+                x, w = inputs[xi], inputs[wi]
+                if kind == _AGGREGATE:
+                    x = a.spmm(x)
+                    aggregated.append(x)
+                if out is not None:
+                    out.addmm_(x, w)
+                elif bias is not None:
+                    out, bias = torch.addmm(bias, x, w), None
+                else:
+                    out = x @ w
+            if out is None:  # only relations without edges into these rows: their biases
+                w = inputs[terms[0][3]]
+                out = w.new_zeros((rows, w.shape[1]))
+            if bias is not None:
+                out += bias
+            outs.append(out)
+        ctx.spec = spec
+        ctx.num_inputs = len(inputs)
+        ctx.save_for_backward(*inputs, *aggregated)
+        ctx.set_materialize_grads(False)  # an output the loss does not use needs no backward work
+        return tuple(outs)
+
+    @staticmethod
+    def backward(ctx, *grad_outs: Tensor | None) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        saved = ctx.saved_tensors
+        inputs, aggregated = saved[: ctx.num_inputs], iter(saved[ctx.num_inputs :])
+        needs = ctx.needs_input_grad[1:]
+        grads: list[Tensor | None] = [None] * len(inputs)
+        grad_outs = tuple(None if g is None else g.contiguous() for g in grad_outs)
+
+        def add_product(i: int, a: Tensor, b: Tensor) -> None:  # grads[i] += a @ b
+            grads[i] = a @ b if grads[i] is None else grads[i].addmm_(a, b)
+
+        # aggregate-first terms first: the GEMMs after add into their sparse products' outputs
+        for (_, bi, terms), grad in zip(ctx.spec, grad_outs):
+            scratch = None  # grad @ W^T, [rows, in], reused by the group's aggregate-first terms
+            for kind, a, xi, wi in terms:
+                if kind != _AGGREGATE:
+                    continue
+                y, w = next(aggregated), inputs[wi]
+                if grad is None:
+                    continue
+                if needs[wi]:
+                    add_product(wi, y.T, grad)
+                if needs[xi]:
+                    scratch = grad @ w.T if scratch is None else torch.mm(grad, w.T, out=scratch)
+                    grads[xi] = a.transposed().spmm(scratch, out=grads[xi])
+        for (_, bi, terms), grad in zip(ctx.spec, grad_outs):
+            if grad is None:
+                continue
+            for kind, a, xi, wi in terms:
+                x, w = inputs[xi], inputs[wi]
+                if kind == _TRANSFORM and (needs[xi] or needs[wi]):
+                    t = a.transposed().spmm(grad)  # [n_src, out]
+                    if needs[wi]:
+                        add_product(wi, x.T, t)
+                    if needs[xi]:
+                        add_product(xi, t, w.T)
+                elif kind == _DENSE:
+                    if needs[wi]:
+                        add_product(wi, x.T, grad)
+                    if needs[xi]:
+                        add_product(xi, grad, w.T)
+                elif kind == _ABSENT and needs[wi] and grads[wi] is None:
+                    grads[wi] = torch.zeros_like(w)
+            if bi is not None and needs[bi]:
+                grads[bi] = grad.sum(0) if grads[bi] is None else grads[bi].add_(grad.sum(0))
+        return (None, *grads)

@@ -17,6 +17,7 @@ from typing import Literal
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from rankgraph.graph.store import FeatureColumn, HeteroGraph
@@ -96,12 +97,12 @@ class _SpMM(torch.autograd.Function):
     @staticmethod
     def forward(ctx, adj: SparseAdjacency, x: Tensor) -> Tensor:  # type: ignore[override]
         ctx.adj = adj
-        return adj.csr(x.dtype) @ x.contiguous()
+        return adj.spmm(x)
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[None, Tensor]:  # type: ignore[override]
+    def backward(ctx, grad: Tensor) -> tuple[None, Tensor | None]:  # type: ignore[override]
         adj: SparseAdjacency = ctx.adj
-        return None, adj.transposed().csr(grad.dtype) @ grad.contiguous()
+        return None, adj.transposed().spmm(grad) if ctx.needs_input_grad[1] else None
 
 
 class SparseAdjacency:
@@ -114,6 +115,7 @@ class SparseAdjacency:
         self.values = values
         self.shape = (int(shape[0]), int(shape[1]))
         self._csr: dict[torch.dtype, Tensor] = {}
+        self._values: dict[torch.dtype, Tensor] = {}
         self._t: SparseAdjacency | None = None
 
     @property
@@ -122,7 +124,7 @@ class SparseAdjacency:
 
     def csr(self, dtype: torch.dtype) -> Tensor:
         if dtype not in self._csr:
-            self._csr[dtype] = _csr(self.crow, self.col, self.values.to(dtype), self.shape)
+            self._csr[dtype] = _csr(self.crow, self.col, self.values_as(dtype), self.shape)
         return self._csr[dtype]
 
     def transposed(self) -> SparseAdjacency:
@@ -139,6 +141,34 @@ class SparseAdjacency:
             self._t = SparseAdjacency(crow, rows[order], self.values[order], (n_src, n_dst))
             self._t._t = self
         return self._t
+
+    def values_as(self, dtype: torch.dtype) -> Tensor:
+        """The edge values in `dtype` (cached: the products run in the dtype of the states)."""
+        if dtype not in self._values:
+            self._values[dtype] = self.values.to(dtype)
+        return self._values[dtype]
+
+    @torch.no_grad()
+    def spmm(self, x: Tensor, out: Tensor | None = None) -> Tensor:
+        """`A @ x` without autograd, as a new `[n_dst, d]` tensor or added in place to `out`.
+
+        On CPU this is `embedding_bag` (sum of the gathered source rows weighted by the edge
+        values, one bag per destination: the CSR as is), whose FBGEMM kernel is about 2x
+        faster than MKL's CSR x dense product and writes its output once, where the latter
+        zero-fills a temporary and copies it.
+        """
+        if self.nnz == 0 or x.shape[0] == 0:
+            return x.new_zeros((self.shape[0],) + tuple(x.shape[1:])) if out is None else out
+        if x.device.type == "cpu":
+            # detached: a `weight` that requires grad selects the slower variant that also
+            # returns what its own backward would need, even under no_grad
+            y = F.embedding_bag(
+                self.col, x.detach().contiguous(), self.crow, mode="sum",
+                per_sample_weights=self.values_as(x.dtype), include_last_offset=True,
+            )
+        else:
+            y = self.csr(x.dtype) @ x.contiguous()
+        return y if out is None else out.add_(y)
 
     def matmul(self, x: Tensor) -> Tensor:
         """`A @ x` for `x: [n_src, d]` -> `[n_dst, d]`, differentiable in `x`."""
