@@ -287,3 +287,30 @@ def test_first_seen_numbering_matches_unique_in_order_across_tag_refills():
         uniq, inv = seen(x)
         ref_uniq, ref_inv = unique_in_order(x)
         assert torch.equal(uniq, ref_uniq) and torch.equal(inv, ref_inv)
+
+
+@pytest.mark.parametrize(
+    "counts, row_bounds",
+    [
+        # empty rows first, last and in a row; a relation without rows; a relation without edges
+        ([0, 2, 0, 0, 3, 1, 0, 0, 0, 4, 0], [0, 3, 3, 8, 9, 11]),
+        ([3, 0, 1], [0, 3]),  # one relation
+        ([0, 0, 0, 0], [0, 1, 4]),  # no edges at all
+        ([], [0, 0, 0]),  # no rows at all
+    ],
+)
+def test_edge_layout_matches_repeat_interleave(counts, row_bounds):
+    from rankgraph.graph.sample import _edge_layout
+
+    counts = torch.tensor(counts, dtype=torch.int64)
+    start = torch.randint(0, 1000, (len(counts),), generator=torch.Generator().manual_seed(0))
+    crow = torch.zeros(len(counts) + 1, dtype=torch.int64)
+    torch.cumsum(counts, 0, out=crow[1:])
+    edge_bounds = crow[row_bounds].tolist()
+    row, pos = _edge_layout(crow, start, row_bounds, edge_bounds)
+
+    seg = torch.repeat_interleave(counts)  # global row of each edge
+    first_row = torch.tensor(row_bounds)[torch.searchsorted(torch.tensor(row_bounds[1:]), seg, right=True)]
+    assert row.dtype == pos.dtype == torch.int64
+    assert torch.equal(row, seg - first_row)
+    assert torch.equal(pos, start[seg] + torch.arange(len(seg)) - crow[seg])
