@@ -101,6 +101,18 @@ def graph_inputs(emb: EmbeddingSet, vocab: RankVocab, neighbours: int, index_cfg
     return GraphInputs(torch.from_numpy(items), torch.from_numpy(users), torch.from_numpy(neigh))
 
 
+def masked_max(values: Tensor, mask: Tensor) -> Tensor:
+    """Row-wise max of `values` [B, L] over the True entries of `mask`; 0 for a row without any."""
+    neg = torch.finfo(values.dtype).min
+    return torch.where(mask.any(1), torch.where(mask, values, neg).amax(1), 0.0)
+
+
+def attention_pool(logits: Tensor, values: Tensor, mask: Tensor) -> Tensor:
+    """Row-wise `softmax(logits) . values` over the True entries of `mask`; 0 for a row without any."""
+    neg = torch.finfo(logits.dtype).min
+    return (torch.softmax(torch.where(mask, logits, neg), dim=1) * mask.float() * values).sum(1)
+
+
 class Fusion(nn.Module):
     """Base: how graph inputs enter the ranker. Subclasses override the hooks they need.
 
@@ -230,19 +242,13 @@ class SimilarityFusion(Fusion):
         sims = torch.einsum("ble,be->bl", hv, cand)
         known = hv.abs().sum(-1) > 0
         kf = known.float()
-        n_known = kf.sum(1).clamp_min(1.0)
-        neg = torch.finfo(sims.dtype).min
-        s_max = torch.where(known, sims, neg).amax(1)
-        s_max = torch.where(known.any(1), s_max, 0.0)
-        s_mean = (sims * kf).sum(1) / n_known
+        s_max = masked_max(sims, known)
+        s_mean = (sims * kf).sum(1) / kf.sum(1).clamp_min(1.0)
         last = kf[:, -self.recent:]
         s_recent = (sims[:, -self.recent:] * last).sum(1) / last.sum(1).clamp_min(1.0)
-        same = known & (batch["hist_domain"] == batch["cand_domain"][:, None])
-        s_same = torch.where(same.any(1), torch.where(same, sims, neg).amax(1), 0.0)
+        s_same = masked_max(sims, known & (batch["hist_domain"] == batch["cand_domain"][:, None]))
         bias = self.event_bias(batch["hist_event"]).squeeze(-1) + self.gap_bias(batch["hist_gap"]).squeeze(-1)
-        logits = self.tau * sims + bias
-        attn = torch.softmax(torch.where(known, logits, neg), dim=1) * kf
-        s_attn = (attn * sims).sum(1)
+        s_attn = attention_pool(self.tau * sims + bias, sims, known)
         has_cand = (cand.abs().sum(-1) > 0).float()
         has_user = (user.abs().sum(-1) > 0).float()
         s_user = (user * cand).sum(-1)

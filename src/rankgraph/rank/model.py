@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from rankgraph.config.rank import RankModelConfig
 from rankgraph.rank.examples import CANDIDATE_EVENT, PAD, RankVocab
-from rankgraph.rank.fusion import GraphInputs, make_fusion
+from rankgraph.rank.fusion import GraphInputs, attention_pool, make_fusion, masked_max
 
 Batch = dict[str, Tensor]
 """hist_item/hist_event/hist_domain/hist_gap [B, L] long, user/cand_item/cand_domain [B] long."""
@@ -68,10 +68,8 @@ class HistoryMatch(nn.Module):
         seen = same.any(1).float()
         if item is not None:
             sims = torch.einsum("bld,bd->bl", F.normalize(item(hist), dim=-1), F.normalize(item(cand), dim=-1))
-            neg = torch.finfo(sims.dtype).min
-            s_max = torch.where(known.any(1), torch.where(known, sims, neg).amax(1), 0.0)
-            attn = torch.softmax(torch.where(known, self.tau * sims, neg), dim=1) * kf
-            s_attn = (attn * sims).sum(1)
+            s_max = masked_max(sims, known)
+            s_attn = attention_pool(self.tau * sims, sims, known)
         else:
             s_max = s_attn = torch.zeros_like(frac)
         return torch.stack([frac, seen, s_max, s_attn], dim=1)
