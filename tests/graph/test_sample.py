@@ -275,9 +275,12 @@ def test_a_sample_does_not_depend_on_earlier_batches(weighted):
             assert torch.equal(ra.crow, rb.crow) and torch.equal(ra.factor, rb.factor)
 
 
-def test_first_seen_numbering_matches_unique_in_order_across_tag_refills():
+@pytest.mark.parametrize("cpu_paths", [True, False])
+def test_first_seen_numbering_matches_unique_in_order_across_tag_refills(monkeypatch, cpu_paths):
+    import rankgraph.graph.sample as sample_mod
     from rankgraph.graph.sample import _FirstSeen
 
+    monkeypatch.setattr(sample_mod, "_CPU_PATHS", cpu_paths)
     seen = _FirstSeen(50, torch.device("cpu"))
     gen = torch.Generator().manual_seed(0)
     for step in range(40):
@@ -299,7 +302,8 @@ def test_first_seen_numbering_matches_unique_in_order_across_tag_refills():
         ([], [0, 0, 0]),  # no rows at all
     ],
 )
-def test_edge_layout_matches_repeat_interleave(counts, row_bounds):
+@pytest.mark.parametrize("packed", [True, False])
+def test_edge_layout_matches_repeat_interleave(counts, row_bounds, packed):
     from rankgraph.graph.sample import _edge_layout
 
     counts = torch.tensor(counts, dtype=torch.int64)
@@ -307,10 +311,60 @@ def test_edge_layout_matches_repeat_interleave(counts, row_bounds):
     crow = torch.zeros(len(counts) + 1, dtype=torch.int64)
     torch.cumsum(counts, 0, out=crow[1:])
     edge_bounds = crow[row_bounds].tolist()
-    row, pos = _edge_layout(crow, start, row_bounds, edge_bounds)
+    row, pos = _edge_layout(crow, start, row_bounds, edge_bounds, packed)
 
     seg = torch.repeat_interleave(counts)  # global row of each edge
     first_row = torch.tensor(row_bounds)[torch.searchsorted(torch.tensor(row_bounds[1:]), seg, right=True)]
     assert row.dtype == pos.dtype == torch.int64
     assert torch.equal(row, seg - first_row)
     assert torch.equal(pos, start[seg] + torch.arange(len(seg)) - crow[seg])
+
+
+@pytest.mark.parametrize("cpu_paths", [True, False])
+def test_first_seen_with_a_head_numbers_the_head_first(monkeypatch, cpu_paths):
+    import rankgraph.graph.sample as sample_mod
+    from rankgraph.graph.sample import _FirstSeen
+
+    monkeypatch.setattr(sample_mod, "_CPU_PATHS", cpu_paths)
+    seen = _FirstSeen(60, torch.device("cpu"))
+    gen = torch.Generator().manual_seed(1)
+    for step in range(30):
+        head = torch.randperm(60, generator=gen)[: int(torch.randint(0, 20, (1,), generator=gen))]
+        x = torch.cat([head, torch.randint(0, 60, (int(torch.randint(0, 40, (1,), generator=gen)),), generator=gen)])
+        uniq, inv = seen(x, int(head.shape[0]))
+        assert torch.equal(uniq[: head.shape[0]], head)
+        assert torch.equal(uniq[inv], x)
+        assert torch.equal(torch.sort(uniq).values, torch.unique(x))
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize(
+    "fanouts",
+    [
+        [3],
+        {"user__click__item": [3], "item__rev_click__user": [-1], "user__follows__user": [0]},
+        {"user__click__item": [5], "item__rev_click__user": [2], "user__follows__user": [1]},
+    ],
+)
+def test_cpu_paths_draw_the_same_sample_as_the_generic_paths(monkeypatch, weighted, fanouts):
+    """On CPU, numpy and `scatter_`'s write order replace some torch ops; the sample is the same
+    (the new source nodes may be numbered in another order)."""
+    import rankgraph.graph.sample as sample_mod
+
+    graph = _graph()
+    seeds = {"item": torch.arange(12), "user": torch.tensor([3, 0, 7, 3])}
+    a = _sample(graph, fanouts, seeds, weighted=weighted, seed=4)
+    monkeypatch.setattr(sample_mod, "_CPU_PATHS", False)
+    b = _sample(graph, fanouts, seeds, weighted=weighted, seed=4)
+    for t in seeds:
+        assert torch.equal(a.seed_nodes[t], b.seed_nodes[t]) and torch.equal(a.seed_inverse[t], b.seed_inverse[t])
+    ba, bb = a.blocks[0], b.blocks[0]
+    assert ba.n_src == bb.n_src and ba.n_dst == bb.n_dst
+    for t, n in ba.n_dst.items():
+        assert torch.equal(a.input_nodes[t][:n], b.input_nodes[t][:n])
+        assert torch.equal(torch.sort(a.input_nodes[t]).values, torch.sort(b.input_nodes[t]).values)
+    for name, ra in ba.relations.items():
+        rb = bb.relations[name]
+        for f in ("crow", "factor", "edge_id", "dst_row", "src_nodes"):
+            assert torch.equal(getattr(ra, f), getattr(rb, f)), (name, f)
+        assert torch.equal(a.input_nodes[ra.src_type][ra.src], b.input_nodes[rb.src_type][rb.src])

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -151,73 +152,116 @@ _TAG_MAX = torch.iinfo(torch.int32).max  # scratch tags count down from here (se
 _TAKE_ALL = 2**62  # the fan-out of a row that keeps every edge (fan-out -1)
 
 
+_CPU_PATHS = True  # tests turn this off to run the generic (CUDA) code paths on CPU
+
+
+def _cpu_path(device: torch.device) -> bool:
+    """Whether the CPU-only code paths apply: numpy views of the tensors (numpy's per-op overhead is a
+    fraction of torch's on small arrays) and `scatter_` writing in index order (CPU kernel, 1-D)."""
+    return _CPU_PATHS and device.type == "cpu"
+
+
 def _g(values: Tensor, index: Tensor) -> Tensor:
     """`values[index]` for a 1-D index: `index_select`, several times faster than advanced indexing on CPU."""
     return values.index_select(0, index)
 
 
 def _edge_layout(
-    crow: Tensor, start: Tensor, row_bounds: list[int], edge_bounds: list[int]
+    crow: Tensor, start: Tensor, row_bounds: list[int], edge_bounds: list[int], packed: bool = True
 ) -> tuple[Tensor, Tensor]:
     """Per edge of a hop, as if every row kept all its edges: its row local to its relation, and
     its position `start[row] + (e - crow[row])` in the relation's CSR. Long[e] each.
 
     Both are running sums of steps placed at row boundaries (an empty row's steps land on the
-    same edge and add up). Two cumsums replace `repeat_interleave`, a gather and a per-relation
+    same edge and add up). Cumsums replace `repeat_interleave`, a gather and a per-relation
     subtraction (on CPU about half the time when measured alone), and integer sums are exact on
-    any device. Rows `row_bounds[i]:row_bounds[i + 1]` (edges `edge_bounds[i]:edge_bounds[i + 1]`)
-    are relation i.
+    any device. With `packed` (every relation has fewer than 2^32 edges) one cumsum carries both,
+    as row * 2^32 + position: sums are linear and every prefix is such a pair, so the halves never
+    mix. Rows `row_bounds[i]:row_bounds[i + 1]` (edges `edge_bounds[i]:edge_bounds[i + 1]`) are
+    relation i.
     """
     dev = crow.device
     n_edges = edge_bounds[-1]
-    # row: +1 after each row's last edge, minus the rows of relation i - 1 where relation i begins
-    step = torch.bincount(crow[1:], minlength=n_edges + 1)
-    if len(row_bounds) > 2:
-        sizes = [row_bounds[i] - row_bounds[i + 1] for i in range(len(row_bounds) - 2)]
-        step.index_add_(0, torch.tensor(edge_bounds[1:-1], device=dev), torch.tensor(sizes, device=dev))
-    row = torch.cumsum(step[:n_edges], 0)
+    row_unit = 1 << 32 if packed else 1
     # position: +1 per edge, and at each row's first edge a jump from the previous row's offset
-    # (start - crow) to its own
+    # (start - crow) to its own; row: +1 after each row's last edge, minus the rows of relation
+    # i - 1 where relation i begins
     off = start - crow[:-1]
-    jump = torch.ones(n_edges + 1, dtype=torch.int64, device=dev)
-    jump[:1].zero_()
-    jump.index_add_(0, crow[:-1], off).index_add_(0, crow[1:], off, alpha=-1)
-    return row, torch.cumsum(jump[:n_edges], 0)
+    step = torch.ones(n_edges + 1, dtype=torch.int64, device=dev)
+    step[:1].zero_()
+    step.index_add_(0, crow[:-1], off)
+    if not packed:
+        step.index_add_(0, crow[1:], off, alpha=-1)
+        row = torch.bincount(crow[1:], minlength=n_edges + 1)
+    else:
+        step.index_add_(0, crow[1:], off.neg_().add_(row_unit))
+        row = step
+    if len(row_bounds) > 2:
+        sizes = [(row_bounds[i] - row_bounds[i + 1]) * row_unit for i in range(len(row_bounds) - 2)]
+        row.index_add_(0, torch.tensor(edge_bounds[1:-1], device=dev), torch.tensor(sizes, device=dev))
+    if not packed:
+        return torch.cumsum(row[:n_edges], 0), torch.cumsum(step[:n_edges], 0)
+    both = torch.cumsum(step[:n_edges], 0)
+    return both >> 32, both.bitwise_and_(0xFFFFFFFF)
 
 
 class _FirstSeen:
     """O(len(x)) `unique_in_order` for node ids of one type, with a slot per node and no restore pass.
 
-    Each call tags the elements of `x` with fresh int32 values `base + position`, below every tag
-    of earlier calls, so stale slots lose the `amin` scatter and never need resetting (the slots
-    are refilled only when the tags run out, after ~2^31 elements). Two random passes over the
-    slots per call (scatter, gather); one instance must not be shared by concurrent threads.
+    On CPU each call writes every element's position into its value's slot with a plain `scatter_`
+    (it writes in index order, so the last write stays: the positions go in backwards, or the head
+    last) and reads back only slots it has just written. Elsewhere (CUDA: no write order) it tags
+    the elements with fresh int32 values `base + position`, below every tag of earlier calls, so
+    stale slots lose an `amin` scatter and never need resetting (the slots are refilled only when
+    the tags run out, after ~2^31 elements). Two random passes over the slots per call (scatter,
+    gather); one instance must not be shared by concurrent threads.
     """
 
     def __init__(self, num_nodes: int, device: torch.device) -> None:
         self.slots = torch.full((num_nodes,), _TAG_MAX, dtype=torch.int32, device=device)
         self.base = _TAG_MAX
+        self._pos = torch.zeros(0, dtype=torch.int32, device=device)
 
-    def __call__(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Unique values of `x` (Long) in order of first appearance, and each element's index into them."""
+    def __call__(self, x: Tensor, head: int = -1) -> tuple[Tensor, Tensor]:
+        """Unique values of `x` (Long) in order of first appearance, and each element's index into them.
+
+        With `head` >= 0 (`x[:head]` distinct), `x[:head]` get rows `0..head-1` and the other values
+        follow in an order fixed by `x` alone (on CPU: of last appearance, one fewer pass).
+        """
         n = int(x.shape[0])
         if n == 0:
             return x, torch.zeros(0, dtype=torch.int64, device=x.device)
         if n >= _TAG_MAX // 2:
             return unique_in_order(x)
-        if self.base - n < 0:
-            self.slots.fill_(_TAG_MAX)
-            self.base = _TAG_MAX
-        self.base -= n
-        tag = torch.arange(self.base, self.base + n, dtype=torch.int32, device=x.device)
-        self.slots.scatter_reduce_(0, x, tag, reduce="amin")
-        first = _g(self.slots, x)
-        is_first = first == tag
-        rank = torch.cumsum(is_first, 0)
-        local = _g(rank, first.sub_(self.base)).sub_(1)
+        if _cpu_path(x.device):
+            # scatter_ on CPU writes in index order, so each slot keeps the last position written:
+            # written backwards, a value's first position; with a head, the head written last
+            # makes its rows its own. Every slot read below was written just now.
+            if self._pos.shape[0] < n:
+                self._pos = torch.arange(2 * n, dtype=torch.int32)
+            tag = self._pos[:n]
+            if head < 0:
+                self.slots.scatter_(0, x.flip(0), tag.flip(0))
+            else:
+                self.slots.scatter_(0, x[head:], tag[head:]).scatter_(0, x[:head], tag[:head])
+            base = 0
+        else:
+            if self.base - n < 0:
+                self.slots.fill_(_TAG_MAX)
+                self.base = _TAG_MAX
+            self.base -= n
+            base = self.base
+            tag = torch.arange(base, base + n, dtype=torch.int32, device=x.device)
+            self.slots.scatter_reduce_(0, x, tag, reduce="amin")
+        first = _g(self.slots, x)  # each element's first (CPU: representative) position, plus base
+        # before[i]: how many representatives precede position i, so an element's row is before[first]
+        before = torch.empty(n + 1, dtype=torch.int64, device=x.device)
+        before[:1].zero_()
+        torch.cumsum(first == tag, 0, out=before[1:])
+        local = _g(before, first.sub_(base) if base else first)
         # uniq[local[p]] = x[p]: repeats write the same value again, so any write order gives the
         # same result (CUDA too); on CPU cheaper than masked_select
-        uniq = torch.empty(int(rank[-1]), dtype=x.dtype, device=x.device)
+        uniq = torch.empty(int(before[n]), dtype=x.dtype, device=x.device)
         return uniq.scatter_(0, local, x), local
 
 
@@ -271,6 +315,7 @@ class NeighborSampler:
         }
         self._arity = {t: torch.arange(len(g), device=dev)[:, None] for t, g in self._dst_groups}
         self._by_src = {t: [n for n in names if rels[n].src_type == t] for t in self.gt.num_nodes}
+        self._packed_layout = all(rels[n].num_edges < 2**32 for n in names)
         if weighted:
             # one weight array for all relations: the candidates of every row are scored in one pass
             self._weight = torch.cat([rels[n].weight for n in self._order]).float()
@@ -328,7 +373,7 @@ class NeighborSampler:
 
         # start and degree of every row; the rows of relation i are row_bounds[i]:row_bounds[i + 1]
         table_index = [self._table_index(t, frontier[t]) for t, _ in self._dst_groups]
-        pairs = [_g(self._pairs[t], i) for (t, _), i in zip(self._dst_groups, table_index)]
+        pairs = [_g(self._pairs[t], i) for (t, _), i in zip(self._dst_groups, table_index) if i.shape[0]]
         if len(pairs) != 1:  # (a graph without relations has no pairs)
             pairs = [torch.cat(pairs) if pairs else torch.zeros(0, dtype=torch.complex128, device=dev)]
         rows = pairs[0].view(torch.int64).view(-1, 2)
@@ -344,17 +389,23 @@ class NeighborSampler:
         counts = torch.minimum(deg, k_row) if isinstance(k_row, Tensor) else deg.clamp_max(k_row)
         crow = torch.zeros(n_total + 1, dtype=torch.int64, device=dev)
         torch.cumsum(counts, 0, out=crow[1:])
-        edge_bounds = _g(crow, torch.tensor(row_bounds, device=dev)).tolist()
+        if _cpu_path(dev):
+            edge_bounds = crow.numpy()[row_bounds].tolist()
+        else:
+            edge_bounds = _g(crow, torch.tensor(row_bounds, device=dev)).tolist()
         n_edges = edge_bounds[-1]
         # every row first as if it kept all its edges; the sampled rows are overwritten below
-        dst_row, pos = _edge_layout(crow, start, row_bounds, edge_bounds)
+        dst_row, pos = _edge_layout(crow, start, row_bounds, edge_bounds, self._packed_layout)
         factor = torch.ones(n_edges, device=dev)
         kmax = max([k for k in ks if k > 0], default=0)
         if kmax > 0:
-            need = deg > k_row
-            if 0 in ks and isinstance(k_row, Tensor):
-                need &= k_row > 0
-            big = torch.nonzero(need).flatten()
+            if isinstance(k_row, int) and _cpu_path(dev):
+                big = torch.from_numpy(np.flatnonzero(deg.numpy() > k_row))
+            else:
+                need = deg > k_row
+                if 0 in ks and isinstance(k_row, Tensor):
+                    need &= k_row > 0
+                big = torch.nonzero(need).flatten()
             if big.numel():
                 if self.weighted:
                     first_row = torch.tensor(row_bounds[:-1], device=dev)
@@ -376,7 +427,7 @@ class NeighborSampler:
                 continue
             pieces = [gsrc[index[n]] for n in src]
             x = torch.cat([front, *pieces])  # Long: the int32 pieces are promoted
-            src_nodes[t], local = self._seen[t](x)
+            src_nodes[t], local = self._seen[t](x, int(front.shape[0]))
             a = int(front.shape[0])
             for n, p in zip(src, pieces):
                 b = a + int(p.shape[0])
@@ -426,28 +477,56 @@ class NeighborSampler:
         """
         dev = self.device
         m = int(big.shape[0])
-        deg_b = _g(deg, big)
-        k_b = _g(k_row, big) if isinstance(k_row, Tensor) else k_row
-        steps = torch.arange(kmax, device=dev)[:, None]
-        j = (deg_b - k_b) + steps  # [kmax, m]: round s draws from range(j + 1)
-        u = torch.rand((kmax, m), generator=gen, device=dev, dtype=torch.float64)
-        chosen = u.mul_(j + 1).long()
-        torch.minimum(chosen, j, out=chosen)
-        rounds, j_rows = chosen.unbind(0), j.unbind(0)
-        for s in range(1, kmax):
-            # amax over a uint8 view: several times faster than any(0) on CPU
-            dup = (chosen[:s] == rounds[s]).view(torch.uint8).amax(0).view(torch.bool)
-            torch.where(dup, j_rows[s], rounds[s], out=rounds[s])
-        chosen += _g(start, big)
-        out = _g(crow, big) + steps  # where each draw lands among the hop's edges
-        scale = (deg_b / k_b).to(factor.dtype).expand(kmax, m)
-        if mixed:
-            keep = steps < k_b
-            out, chosen, scale = out[keep], chosen[keep], scale[keep]
+        # 32 random bits per draw (two per 64-bit word: one generator call each), mapped onto
+        # range(j + 1) by multiply-shift, floor(bits * (j + 1) / 2^32) <= j: each value's odds are
+        # off 1/(j + 1) by less than 2^-32 (degrees below 2^31); a third of the cost of a float64 draw
+        words = torch.empty((kmax * m + 1) // 2, dtype=torch.int64, device=dev).random_(-(2**63), None, generator=gen)
+        if _cpu_path(dev):
+            # numpy: kmax small steps and a dozen [kmax, m] passes, where torch's per-op overhead
+            # is most of the time; the torch tensors are viewed, not copied
+            bn = big.numpy()
+            deg_b = deg.numpy()[bn]
+            k_b = k_row.numpy()[bn] if isinstance(k_row, Tensor) else k_row
+            steps = np.arange(kmax)[:, None]
+            j = (deg_b - k_b) + steps  # [kmax, m]: round s draws from range(j + 1)
+            c = words.numpy().view(np.uint32)[: kmax * m].reshape(kmax, m).astype(np.int64)
+            c *= j + 1
+            c >>= 32
+            hit = np.empty((kmax, m), dtype=bool)
+            for s in range(1, kmax):
+                r = c[s]
+                np.copyto(r, j[s], where=np.logical_or.reduce(np.equal(c[:s], r, out=hit[:s]), 0))
+            c += start.numpy()[bn]
+            o = crow.numpy()[bn] + steps  # where each draw lands among the hop's edges
+            sc = np.empty((kmax, m), dtype=np.float32 if factor.dtype == torch.float32 else np.float64)
+            sc[:] = deg_b / k_b
+            if mixed:
+                keep = steps < k_b
+                o, c, sc = o[keep], c[keep], sc[keep]
+            out = torch.from_numpy(o.reshape(-1))
+            chosen, scale = torch.from_numpy(c.reshape(-1)), torch.from_numpy(sc.reshape(-1))
+        else:
+            deg_b = _g(deg, big)
+            k_b = _g(k_row, big) if isinstance(k_row, Tensor) else k_row
+            steps = torch.arange(kmax, device=dev)[:, None]
+            j = (deg_b - k_b) + steps
+            chosen = words.view(torch.int32)[: kmax * m].view(kmax, m).to(torch.int64).bitwise_and_(2**32 - 1)
+            chosen.mul_(j + 1).bitwise_right_shift_(32)  # the same draws as the numpy path
+            rounds, j_rows = chosen.unbind(0), j.unbind(0)
+            for s in range(1, kmax):
+                # amax over a uint8 view: several times faster than any(0)
+                dup = (chosen[:s] == rounds[s]).view(torch.uint8).amax(0).view(torch.bool)
+                torch.where(dup, j_rows[s], rounds[s], out=rounds[s])
+            chosen += _g(start, big)
+            out = _g(crow, big) + steps
+            scale = (deg_b / k_b).to(factor.dtype).expand(kmax, m)
+            if mixed:
+                keep = steps < k_b
+                out, chosen, scale = out[keep], chosen[keep], scale[keep]
+            out, chosen, scale = out.reshape(-1), chosen.reshape(-1), scale.reshape(-1)
         # distinct positions: scatter_ is deterministic here, and about twice as fast as index_copy_
-        out = out.reshape(-1)
-        pos.scatter_(0, out, chosen.reshape(-1))
-        factor.scatter_(0, out, scale.reshape(-1))
+        pos.scatter_(0, out, chosen)
+        factor.scatter_(0, out, scale.to(factor.dtype))
 
     def _sample_weighted(
         self,
