@@ -10,7 +10,7 @@ import pytest
 
 from rankgraph.embed.artifact import EmbeddingSet
 from rankgraph.embed.export import item_log_popularity
-from rankgraph.errors import ArtifactError
+from rankgraph.errors import ArtifactError, ConfigError
 from rankgraph.embed.readout import readout_queries, readout_targets
 from rankgraph.graph.store import HeteroGraph, Relation, csr_from_coo, reverse_relation
 
@@ -63,3 +63,42 @@ def test_log_popularity_survives_save_and_load(tmp_path: Path) -> None:
 def test_non_finite_log_popularity_is_refused() -> None:
     with pytest.raises(ArtifactError, match="log_popularity"):
         _emb(np.array([0.0, -np.inf], np.float32))
+
+
+def _timed_graph() -> HeteroGraph:
+    # post 0: three old engagements (t 1, 2, 3); post 1: two new ones (t 8, 9)
+    users, posts, times = np.array([0, 1, 2, 0, 1]), np.array([0, 0, 0, 1, 1]), np.array([1, 2, 3, 8, 9])
+    indptr, indices, t_sorted = csr_from_coo(users, posts, times.astype(np.float64), num_dst=2)
+    eng = Relation(
+        "user__engaged__post", "user", "post", indptr, indices, np.ones(5, np.float32),
+        reverse="post__rev_engaged__user", time=t_sorted.astype(np.int64),
+    )
+    return HeteroGraph(num_nodes={"user": 3, "post": 2}, relations={eng.name: eng})
+
+
+def test_recent_log_popularity_counts_only_the_newest_edges() -> None:
+    g = _timed_graph()
+    np.testing.assert_allclose(item_log_popularity(g, "user")["post"], np.log([4 / 7, 3 / 7]), rtol=1e-6)
+    # the newest quarter of the edges (times 1, 2, 3, 8, 9: from t 8 on), so post 0 keeps only its +1 smoothing
+    np.testing.assert_allclose(item_log_popularity(g, "user", 0.25)["post"], np.log([1 / 4, 3 / 4]), rtol=1e-6)
+
+
+def test_recent_log_popularity_needs_edge_times() -> None:
+    with pytest.raises(ConfigError, match="user__engaged__post"):
+        item_log_popularity(_graph(), "user", 0.5)
+    with pytest.raises(ConfigError, match=r"\(0, 1\]"):
+        item_log_popularity(_timed_graph(), "user", 0.0)
+
+
+def test_exported_embeddings_use_the_tuned_popularity_window() -> None:
+    from rankgraph.config import RankGraphConfig
+    from rankgraph.embed.export import embedding_set_from_vectors
+
+    g = _timed_graph()
+    cfg = RankGraphConfig()
+    vectors = {"user": np.eye(3, dtype=np.float32), "post": np.eye(3, dtype=np.float32)[:2]}
+    meta = {"popularity_readout": {"users": 1.0, "items": 0.5, "recent_fraction": 0.4}}
+    emb = embedding_set_from_vectors(g, vectors, cfg, meta=meta)
+    np.testing.assert_allclose(emb.types["post"].log_popularity, item_log_popularity(g, "user", 0.4)["post"])
+    plain = embedding_set_from_vectors(g, vectors, cfg)
+    np.testing.assert_allclose(plain.types["post"].log_popularity, item_log_popularity(g, "user")["post"])

@@ -86,3 +86,48 @@ def test_tuning_picks_a_positive_beta_when_popularity_explains_the_held_out_edge
     users = items[test_i] + 0.01 * rng.normal(size=(n_users, 16)).astype(np.float32)
     choice = tune_readout(_unit(users), items, log_q, data, cfg, temperature=0.1, grid=[0.0, 1.0, 3.0])
     assert choice.users == 0.0
+
+
+def _timed_engagement_graph(users: np.ndarray, posts: np.ndarray, times: np.ndarray, n_users: int, n_posts: int) -> HeteroGraph:
+    indptr, indices, t_sorted = csr_from_coo(users, posts, times.astype(np.float64), num_dst=n_posts)
+    eng = Relation(
+        "user__engaged__post", "user", "post", indptr, indices, np.ones(users.size, np.float32),
+        reverse="post__rev_engaged__user", time=t_sorted.astype(np.int64),
+    )
+    return HeteroGraph(num_nodes={"user": n_users, "post": n_posts}, relations={eng.name: eng})
+
+
+def test_heldout_eval_data_keeps_edge_times_so_triggers_are_the_latest_items() -> None:
+    g = _timed_engagement_graph(np.array([0, 0, 1]), np.array([0, 1, 1]), np.array([5, 9, 7]), 2, 3)
+    data = heldout_eval_data(g, [("user__engaged__post", np.array([0]), np.array([2]))], "user")
+    got = sorted(zip(data.train.user.tolist(), data.train.item.tolist(), data.train.ts.tolist()))
+    assert got == [(0, 0, 5), (0, 1, 9), (1, 1, 7)]
+    assert data.cut == 10 and data.test.ts.tolist() == [10]
+
+
+def test_tuning_picks_the_recent_window_when_popularity_drifted() -> None:
+    rng = np.random.default_rng(3)
+    n_users, n_posts = 300, 100
+    old_pop = np.exp(-np.arange(n_posts) / 6.0)
+    new_pop = old_pop[::-1].copy()  # the popular items of the past are the tail of the present
+    old_pop /= old_pop.sum()
+    new_pop /= new_pop.sum()
+    users = np.repeat(np.arange(n_users), 4)
+    recent = np.tile([False, False, False, True], n_users)  # each user's last engagement is recent
+    posts = np.where(recent, rng.choice(n_posts, users.size, p=new_pop), rng.choice(n_posts, users.size, p=old_pop))
+    times = np.where(recent, 100 + rng.integers(0, 10, users.size), rng.integers(0, 90, users.size))
+    g = _timed_engagement_graph(users, posts, times, n_users, n_posts)
+    test_u = np.arange(n_users)
+    data = heldout_eval_data(g, [("user__engaged__post", test_u, rng.choice(n_posts, n_users, p=new_pop))], "user")
+    from rankgraph.embed.export import item_log_popularity
+
+    log_q = {f: item_log_popularity(g, "user", f)["post"] for f in (1.0, 0.25)}
+    users_v, items_v = _unit(rng.normal(size=(n_users, 16))), _unit(rng.normal(size=(n_posts, 16)))
+    cfg = EvaluateConfig(ks=[10], triggers=3, neighbours=10)
+    choice = tune_readout(users_v, items_v, log_q, data, cfg, temperature=0.1, grid=[0.0, 1.0, 3.0])
+    assert choice.recent_fraction == 0.25 and choice.users > 0
+    assert sorted({t["recent_fraction"] for t in choice.trials}) == [0.25, 1.0] and len(choice.trials) == 6
+    assert choice.to_dict()["recent_fraction"] == 0.25
+    # without drift (the same popularity throughout) the whole history is kept: ties go to 1.0
+    same = {f: log_q[1.0] for f in (1.0, 0.25)}
+    assert tune_readout(users_v, items_v, same, data, cfg, temperature=0.1, grid=[0.0, 1.0]).recent_fraction == 1.0

@@ -37,12 +37,18 @@ class EvaluateConfig:
     # `popularity_readout`, falling back to 1 / 0); a number sets both. docs/results.md
     popularity_readout: float | Literal["auto"] = "auto"
     popularity_readout_grid: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0, 1.5, 2.0, 3.0])
+    # how recent the read-out's popularity is: fractions of the newest train engagement edges
+    # (by first event time) log q may count, tuned with the betas; 1.0 = all of train. Only a
+    # temporal hold-out (`train.val_split: temporal`) can tell which window predicts the future
+    popularity_recent_grid: list[float] = field(default_factory=lambda: [1.0])
     index: IndexConfig = field(default_factory=lambda: IndexConfig())
     cluster: ClusterConfig = field(default_factory=lambda: ClusterConfig())
 
     def __post_init__(self) -> None:
         if any(b < 2 for b in self.activity_buckets) or self.activity_buckets != sorted(set(self.activity_buckets)):
             raise ValueError(f"activity_buckets must be increasing edges >= 2, got {self.activity_buckets}")
+        if not self.popularity_recent_grid or any(not 0.0 < f <= 1.0 for f in self.popularity_recent_grid):
+            raise ValueError(f"popularity_recent_grid must be fractions in (0, 1], got {self.popularity_recent_grid}")
         if not self.ks or any(k < 1 for k in self.ks):
             raise ValueError(f"ks must be positive cut-offs, got {self.ks}")
         if self.tune_k is not None and self.tune_k not in self.ks:

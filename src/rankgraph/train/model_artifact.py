@@ -81,12 +81,17 @@ def load_model(model_dir: str | os.PathLike[str], device: str = "cpu") -> tuple[
 
 
 def served_readout(model_dir: str | os.PathLike[str]) -> dict[str, float] | None:
-    """The popularity read-out tuned at the end of training (betas `users`, `items` and the
-    training `temperature`), if any; `rankgraph embed` copies it into the embeddings' meta so
+    """The popularity read-out tuned at the end of training (betas `users`, `items`, the
+    `recent_fraction` of edges its log q counts and the training `temperature`), if any; `rankgraph embed` copies it into the embeddings' meta so
     evaluation and serving score alike (`rankgraph.embed.readout`)."""
     manifest = read_manifest(Path(model_dir), kind=MODEL_KIND)
     tuned = (manifest.get("summary") or {}).get("popularity_readout")
     if not tuned:
         return None
     temperature = float(manifest["config"]["train"]["temperature"])
-    return {"users": float(tuned["users"]), "items": float(tuned["items"]), "temperature": temperature}
+    return {
+        "users": float(tuned["users"]),
+        "items": float(tuned["items"]),
+        "recent_fraction": float(tuned.get("recent_fraction", 1.0)),
+        "temperature": temperature,
+    }

@@ -363,8 +363,9 @@ class Trainer:
         return {t: torch.as_tensor(v, device=self.device) for t, v in out.items()}
 
     def tune_readout(self, state: dict[str, Tensor] | None = None) -> ReadoutChoice | None:
-        """Popularity read-out betas for `state` (default: the shipped weights), chosen on the
-        held-out user->item edges with the evaluation's own metric code; None without any."""
+        """Popularity read-out betas and window for `state` (default: the shipped weights), chosen
+        on the held-out user->item edges with the evaluation's own metric code; None without any.
+        log q counts the held-out graph's edges only, as the model saw them."""
         from rankgraph.embed.export import item_log_popularity
         from rankgraph.evaluate.readout import heldout_eval_data, tune_readout
 
@@ -372,8 +373,8 @@ class Trainer:
         held = [(name, val.src[val.rel == i], val.dst[val.rel == i]) for i, name in enumerate(self.sampler.names)]
         user_type = self.cfg.data.user_type
         data = heldout_eval_data(self.graph, held, user_type)
-        log_q = item_log_popularity(self.graph, user_type)
-        if data is None or any(t not in log_q for t in data.item_types):
+        log_q = {f: item_log_popularity(self.graph, user_type, f) for f in self.cfg.evaluate.popularity_recent_grid}
+        if data is None or any(t not in q for q in log_q.values() for t in data.item_types):
             return None
         saved = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         self.model.load_state_dict(state if state is not None else self.final_state())
@@ -386,7 +387,7 @@ class Trainer:
         return tune_readout(
             emb[user_type],
             items,
-            np.concatenate([log_q[t] for t in data.item_types]),
+            {f: np.concatenate([q[t] for t in data.item_types]) for f, q in log_q.items()},
             data,
             ecfg,
             self.tcfg.temperature,
