@@ -186,10 +186,12 @@ def _readout_line(training: dict[str, Any]) -> str:
     tuned = training.get("popularity_readout")
     if not tuned:
         return ""
+    fraction = float(tuned.get("recent_fraction", 1.0))
+    window = "all train engagement edges" if fraction >= 1.0 else f"the newest {fraction:.0%} of train engagement edges"
     return (
         f"RankGraph scores are `cosine / temperature + beta * log q(item)` with beta {tuned['users']:g} "
-        f"for user->item and {tuned['items']:g} for item->item neighbours, chosen on the training edges "
-        "held out of both positives and message passing (never on test)."
+        f"for user->item and {tuned['items']:g} for item->item neighbours, q counted over {window}, "
+        "chosen on the training edges held out of both positives and message passing (never on test)."
     )
 
 
