@@ -120,13 +120,19 @@ def tune_readout(
     keys = {"users": ("user_item", f"recall@{k}"), "items": ("engagement_recall", f"recall@{k}")}
     trials: list[dict[str, Any]] = []
     choices: list[tuple[float, float, dict[str, tuple[float, float]]]] = []  # (total, fraction, side -> (score, beta))
+    pure_cosine: dict[str, Any] | None = None  # beta 0 ignores log q: scored once for every window
     for fraction in sorted(by_fraction, reverse=True):
         best = {"users": (float("-inf"), 0.0), "items": (float("-inf"), 0.0)}
         readout = PopularityReadout(np.asarray(by_fraction[fraction], np.float32), temperature)
         recommender = EmbeddingRecommender(users, items, cfg.index, readout=readout)  # one index for every beta
         for beta in sorted(float(b) for b in grid):
-            recommender.set_betas(beta, beta)
-            metrics = evaluate(data, recommender, cfg, parts=tuple(p for p, _ in keys.values()))
+            if beta == 0.0 and pure_cosine is not None:
+                metrics = pure_cosine
+            else:
+                recommender.set_betas(beta, beta)
+                metrics = evaluate(data, recommender, cfg, parts=tuple(p for p, _ in keys.values()))
+                if beta == 0.0:
+                    pure_cosine = metrics
             trial: dict[str, Any] = {"recent_fraction": float(fraction), "beta": beta}
             for side, (part, name) in keys.items():
                 score = metrics[part]["all"][name]  # None when no held-out user could be scored
