@@ -61,7 +61,9 @@ def test_readout_betas_tuned_in_training_reach_the_embeddings(tiny_run: Path) ->
     assert [t["beta"] for t in tuned["trials"]] == sorted(grid)
     source = EmbeddingSet.load(tiny_run / "embeddings").meta
     temperature = metrics["config"]["train"]["temperature"]
-    assert source["popularity_readout"] == {"users": tuned["users"], "items": tuned["items"], "temperature": temperature}
+    assert source["popularity_readout"] == {
+        "users": tuned["users"], "items": tuned["items"], "recent_fraction": 1.0, "temperature": temperature,
+    }
 
 
 def test_report_shows_every_method(tiny_run: Path) -> None:
@@ -90,3 +92,34 @@ def test_evaluate_command_matches_the_run(tiny_run: Path, tmp_path: Path) -> Non
     assert code == 0
     again = json.loads(out.read_text())["methods"]["rankgraph"]
     assert again["engagement_recall"] == metrics["methods"]["rankgraph"]["engagement_recall"]
+
+
+def test_tang_run_tunes_the_popularity_window_and_embeds_with_it(tmp_path: Path) -> None:
+    """A tiny Tang crawl through `rankgraph run`: temporal hold-out, the window grid, and
+    embeddings whose log q counts the chosen window."""
+    import scipy.io
+
+    from rankgraph.embed.export import item_log_popularity
+
+    rng = np.random.default_rng(0)
+    n = 3000
+    users = rng.integers(1, 121, n)
+    products = rng.integers(1, 151, n)
+    times = np.sort(rng.integers(1_100_000_000, 1_300_000_000, n))  # ~6 years
+    ratings = np.stack([users, products, products % 5 + 1, rng.integers(1, 6, n), np.full(n, 3), times], 1)
+    crawl = tmp_path / "crawl"
+    crawl.mkdir()
+    scipy.io.savemat(crawl / "tiny_rating_with_timestamp.mat", {"rating": ratings.astype(np.int32)})
+    out = tmp_path / "run"
+    run_pipeline(RunOptions(out=out, dataset="tang", path=crawl, overrides=FAST, baselines=["popularity"], report=False))
+
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["config"]["train"]["val_split"] == "temporal"
+    grid = metrics["config"]["evaluate"]["popularity_recent_grid"]
+    tuned = metrics["methods"]["rankgraph"]["training"]["popularity_readout"]
+    assert len(grid) > 1 and tuned["recent_fraction"] in grid
+    assert {t["recent_fraction"] for t in tuned["trials"]} == set(grid)
+    emb = EmbeddingSet.load(out / "embeddings")
+    graph = HeteroGraph.load(out / "graph")
+    expect = item_log_popularity(graph, "user", tuned["recent_fraction"])["product"]
+    np.testing.assert_allclose(emb.types["product"].log_popularity, expect, rtol=1e-6)
