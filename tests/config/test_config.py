@@ -55,3 +55,15 @@ def test_round_trip_through_dict() -> None:
     again = config_from_dict(to_dict(cfg))
     assert again == cfg
     assert again.graph.engagement[0].events == {"click": 1.0, "like": 2.0}
+
+
+def test_exponent_floats_without_a_dot_are_numbers(tmp_path: Path) -> None:
+    # YAML 1.1 reads 3e-3 as a string; a float field takes it as the number a user meant
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  lr: 1e-2\n")
+    assert load_config(path).train.lr == 0.01
+    assert load_config(path, ["train.lr=3e-3"]).train.lr == 0.003
+    with pytest.raises(ConfigError, match="train.lr"):
+        load_config(path, ["train.lr=fast"])
+    with pytest.raises(ConfigError, match="train.lr"):
+        load_config(path, ["train.lr=nan"])

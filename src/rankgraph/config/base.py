@@ -7,6 +7,7 @@ dataclass annotations, so a typo in a config never silently falls back to a defa
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import types
 import typing
@@ -22,6 +23,15 @@ T = TypeVar("T")
 
 def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _float_literal(text: str) -> float | str:
+    """`text` as a float when it is a plain decimal literal such as 1e-3, else `text` unchanged."""
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return number if math.isfinite(number) else text
 
 
 def _convert(tp: Any, value: Any, where: str, source: str) -> Any:
@@ -66,6 +76,8 @@ def _convert(tp: Any, value: Any, where: str, source: str) -> Any:
             for k, v in value.items()
         }
     if tp is float:
+        if isinstance(value, str):
+            value = _float_literal(value)  # YAML 1.1 reads 3e-3 (no dot) as a string
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{source}: '{where}' must be a number, got {value!r}")
         return float(value)
