@@ -111,10 +111,12 @@ def test_tang_run_tunes_the_popularity_window_and_embeds_with_it(tmp_path: Path)
     crawl.mkdir()
     scipy.io.savemat(crawl / "tiny_rating_with_timestamp.mat", {"rating": ratings.astype(np.int32)})
     out = tmp_path / "run"
-    run_pipeline(RunOptions(out=out, dataset="tang", path=crawl, overrides=FAST, baselines=["popularity"], report=False))
+    overrides = FAST + ["train.refit_steps=2"]
+    run_pipeline(RunOptions(out=out, dataset="tang", path=crawl, overrides=overrides, baselines=["popularity"], report=False))
 
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["config"]["train"]["val_split"] == "temporal"
+    assert metrics["methods"]["rankgraph"]["training"]["refit_steps"] == 2
     grid = metrics["config"]["evaluate"]["popularity_recent_grid"]
     tuned = metrics["methods"]["rankgraph"]["training"]["popularity_readout"]
     assert len(grid) > 1 and tuned["recent_fraction"] in grid

@@ -127,3 +127,30 @@ def test_training_without_any_negative_sampler_is_refused(tmp_path):
     off = ["train.negatives.in_batch=false", "train.negatives.pool=false", "train.negatives.semantic=false"]
     with pytest.raises(ConfigError, match="no negative sampler"):
         Trainer(graph, _cfg(*off), tmp_path)
+
+
+def test_refit_trains_on_every_edge_after_validation_and_ships_those_weights(tmp_path):
+    from safetensors.torch import load_file
+
+    graph, _, _ = planted_graph()
+    cfg = _cfg("train.steps=4", "train.eval_every=2", "train.refit_steps=3")
+    train_graph(graph, cfg, tmp_path / "model")
+    manifest = json.loads((tmp_path / "model" / "manifest.json").read_text())
+    assert manifest["summary"]["refit_steps"] == 3
+    shipped = load_file(str(next((tmp_path / "model").glob("*.safetensors"))))
+
+    validated = Trainer(graph, cfg, tmp_path / "model")
+    assert validated.resume() and validated.step == 4
+    refit = Trainer(graph, load_config(None, SMALL + ["train.val_fraction=0", "train.steps=3"]), tmp_path / "model" / "refit")
+    assert refit.resume() and refit.step == 3
+    assert refit.sampler.val.rel.size == 0 and validated.sampler.val.rel.size > 0  # the held-out edges are back
+    for name, value in refit.final_state().items():
+        assert torch.equal(shipped[name], value), name
+    assert any(not torch.equal(shipped[k], v) for k, v in validated.final_state().items())
+
+
+def test_refit_is_skipped_when_nothing_was_held_out(tmp_path):
+    graph, _, _ = planted_graph()
+    train_graph(graph, _cfg("train.steps=2", "train.val_fraction=0", "train.refit_steps=3"), tmp_path / "model")
+    manifest = json.loads((tmp_path / "model" / "manifest.json").read_text())
+    assert manifest["summary"]["refit_steps"] == 0 and not (tmp_path / "model" / "refit").exists()

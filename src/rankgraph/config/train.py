@@ -56,6 +56,11 @@ class TrainConfig:
     # "random" = a hash of the node pair; "temporal" = the newest val_fraction of the timed
     # (engagement) edges, as the test period is newer than training (random for untimed ones)
     val_split: Literal["random", "temporal"] = "random"
+    # after validation and read-out tuning, train this many more steps on every edge (the
+    # held-out ones put back) at refit_lr, as baselines are refit on all of train once tuned;
+    # the held-out edges are the newest ones under val_split "temporal" (docs/results.md round 3)
+    refit_steps: int = 0
+    refit_lr: float = 3e-3
     eval_every: int = 50
     patience: int = 5
     checkpoint_every: int = 50
@@ -81,6 +86,8 @@ class TrainConfig:
             raise ValueError(f"w_nce and w_triplet must be >= 0 and not both 0 (got {self.w_nce}, {self.w_triplet})")
         if self.temperature <= 0:
             raise ValueError(f"temperature must be > 0 (got {self.temperature})")
+        if self.refit_steps < 0 or self.refit_lr <= 0:
+            raise ValueError(f"refit_steps must be >= 0 and refit_lr > 0 (got {self.refit_steps}, {self.refit_lr})")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in [0, 1) (got {self.val_fraction})")
         for key in ("eval_every", "checkpoint_every", "log_every"):

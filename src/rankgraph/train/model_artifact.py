@@ -34,7 +34,7 @@ def save_model_artifact(
 ) -> Path:
     """Replace `out_dir` atomically by the finished artifact.
 
-    The working files already in `out_dir` (metrics log, resumable checkpoint) are carried
+    The working files already in `out_dir` (metrics log, resumable checkpoints, refit) are carried
     over into the new directory before it is renamed into place.
     """
     out_dir = Path(out_dir)
@@ -43,7 +43,7 @@ def save_model_artifact(
         gp = Path(graph_path).resolve()
         graph_info = {"path": str(gp), "manifest_blake2b": file_checksum(gp / MANIFEST)}
     with atomic_dir(out_dir) as tmp:
-        for name in ("metrics.jsonl", "checkpoints", "tensorboard"):
+        for name in ("metrics.jsonl", "checkpoints", "tensorboard", "refit"):
             src = out_dir / name
             if src.is_dir():
                 shutil.copytree(src, tmp / name)

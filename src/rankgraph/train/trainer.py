@@ -63,6 +63,7 @@ class TrainResult:
     last_loss: float | None
     history: list[dict[str, Any]] = field(default_factory=list)
     popularity_readout: dict[str, Any] | None = None  # betas tuned on held-out edges (Trainer.tune_readout)
+    refit_steps: int = 0  # steps trained on every edge after validation (refit_on_every_edge)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -73,6 +74,7 @@ class TrainResult:
             "stopped_early": self.stopped_early,
             "last_loss": self.last_loss,
             "popularity_readout": self.popularity_readout,
+            "refit_steps": self.refit_steps,
         }
 
 
@@ -588,11 +590,42 @@ def train_graph(
 
     trainer = Trainer(graph, cfg, out_dir, device=device, dist_ctx=dist_ctx, on_step=on_step)
     result = trainer.fit(resume=resume)
+    if trainer.dist.is_main and cfg.evaluate.popularity_readout == "auto":
+        choice = trainer.tune_readout()
+        result.popularity_readout = None if choice is None else choice.to_dict()
+        if choice is not None:
+            trainer._log(
+                {"step": trainer.step, "event": "readout", "users": choice.users, "items": choice.items,
+                 "recent_fraction": choice.recent_fraction}
+            )  # fmt: skip
+    final = trainer.final_state()
+    if cfg.train.refit_steps > 0 and trainer.sampler.val.rel.size > 0:
+        final = refit_on_every_edge(graph, cfg, out_dir, final, resume=resume, device=device, dist_ctx=dist_ctx)
+        result.refit_steps = cfg.train.refit_steps
     if trainer.dist.is_main:
-        if cfg.evaluate.popularity_readout == "auto":
-            choice = trainer.tune_readout()
-            result.popularity_readout = None if choice is None else choice.to_dict()
-            if choice is not None:
-                trainer._log({"step": trainer.step, "event": "readout", "users": choice.users, "items": choice.items})
-        save_model_artifact(out_dir, trainer.final_state(), cfg, trainer.schema, graph_path, result.summary())
+        save_model_artifact(out_dir, final, cfg, trainer.schema, graph_path, result.summary())
     return result
+
+
+def refit_on_every_edge(
+    graph: HeteroGraph,
+    cfg: RankGraphConfig,
+    out_dir: str | os.PathLike[str],
+    state: dict[str, Tensor],
+    *,
+    resume: bool = False,
+    device: str | None = None,
+    dist_ctx: DistContext | None = None,
+) -> dict[str, Tensor]:
+    """`state` trained `train.refit_steps` more steps on every edge, the held-out ones back in
+    both positives and message passing, at `train.refit_lr` without warm-up.
+
+    Validation picked the step and the read-out; the edges it held out (under a temporal
+    split, the newest) are then too valuable to leave out of the shipped model. Checkpoints go
+    to `out_dir/refit`, so a killed refit resumes there.
+    """
+    tcfg = replace(cfg.train, val_fraction=0.0, steps=cfg.train.refit_steps, lr=cfg.train.refit_lr, warmup_steps=0, refit_steps=0)
+    refit = Trainer(graph, replace(cfg, train=tcfg), Path(out_dir) / "refit", device=device, dist_ctx=dist_ctx)
+    refit.model.load_state_dict(state)
+    refit.fit(resume=resume)
+    return refit.final_state()
