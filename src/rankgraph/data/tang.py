@@ -209,8 +209,6 @@ def trust_to_edges(data: np.ndarray, path: str) -> tuple[pa.Table, dict[str, int
 
 # fractions of the newest train edges the popularity read-out may count (tuned on held-out edges)
 TANG_POPULARITY_WINDOWS = (1.0, 0.3, 0.1, 0.03)
-# steps on every edge (the held-out newest ones back in) after validation and tuning
-TANG_REFIT_STEPS = 100
 
 
 def tang_config(time_unit: str, cut: str | None, with_trust: bool) -> dict[str, Any]:
@@ -243,9 +241,8 @@ def tang_config(time_unit: str, cut: str | None, with_trust: bool) -> dict[str, 
     if cut is not None:
         graph["train_until"] = cut
     # Ratings span a decade and what is popular drifts: hold out the newest edges, so the
-    # read-out can learn how recent its popularity term should be, then train on them too
-    # (docs/results.md, round 3)
-    train = {"val_split": "temporal", "refit_steps": TANG_REFIT_STEPS}
+    # read-out can learn how recent its popularity term should be (docs/results.md, round 3)
+    train = {"val_split": "temporal"}
     evaluate = {"popularity_recent_grid": list(TANG_POPULARITY_WINDOWS)}
     return {"data": data, "graph": graph, "train": train, "evaluate": evaluate}
 
