@@ -275,12 +275,18 @@ def test_a_sample_does_not_depend_on_earlier_batches(weighted):
             assert torch.equal(ra.crow, rb.crow) and torch.equal(ra.factor, rb.factor)
 
 
-@pytest.mark.parametrize("cpu_paths", [True, False])
-def test_first_seen_numbering_matches_unique_in_order_across_tag_refills(monkeypatch, cpu_paths):
+@pytest.fixture(params=[True, False], ids=["cpu_paths", "generic_paths"])
+def code_paths(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Run the test on the CPU-only code paths and on the generic (CUDA) ones."""
     import rankgraph.graph.sample as sample_mod
+
+    monkeypatch.setattr(sample_mod, "_CPU_PATHS", request.param)
+    return request.param
+
+
+def test_first_seen_numbering_matches_unique_in_order_across_tag_refills(code_paths):
     from rankgraph.graph.sample import _FirstSeen
 
-    monkeypatch.setattr(sample_mod, "_CPU_PATHS", cpu_paths)
     seen = _FirstSeen(50, torch.device("cpu"))
     gen = torch.Generator().manual_seed(0)
     for step in range(40):
@@ -320,12 +326,9 @@ def test_edge_layout_matches_repeat_interleave(counts, row_bounds, packed):
     assert torch.equal(pos, start[seg] + torch.arange(len(seg)) - crow[seg])
 
 
-@pytest.mark.parametrize("cpu_paths", [True, False])
-def test_first_seen_with_a_head_numbers_the_head_first(monkeypatch, cpu_paths):
-    import rankgraph.graph.sample as sample_mod
+def test_first_seen_with_a_head_numbers_the_head_first(code_paths):
     from rankgraph.graph.sample import _FirstSeen
 
-    monkeypatch.setattr(sample_mod, "_CPU_PATHS", cpu_paths)
     seen = _FirstSeen(60, torch.device("cpu"))
     gen = torch.Generator().manual_seed(1)
     for step in range(30):
