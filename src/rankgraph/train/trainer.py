@@ -37,7 +37,7 @@ from rankgraph.config import RankGraphConfig
 from rankgraph.errors import ConfigError
 from rankgraph.graph.store import HeteroGraph
 from rankgraph.train import checkpoint as ckpt
-from rankgraph.train.distributed import DistContext, all_reduce_mean, average_gradients, broadcast_parameters
+from rankgraph.train.distributed import DistContext, all_reduce_mean, average_gradients, barrier, broadcast_parameters
 from rankgraph.train.losses import combined_loss
 from rankgraph.train.negatives import NegativePool, NeighbourIndex, PoolView, build_candidates
 from rankgraph.train.positives import PositiveBatch, PositiveSampler, holdout_graph
@@ -604,6 +604,9 @@ def train_graph(
         result.refit_steps = cfg.train.refit_steps
     if trainer.dist.is_main:
         save_model_artifact(out_dir, final, cfg, trainer.schema, graph_path, result.summary())
+    # every rank returns once the artifact is written, and no rank tears its process group
+    # down while rank 0 is still tuning (a gloo rank that did aborted now and then)
+    barrier(trainer.dist)
     return result
 
 
