@@ -61,14 +61,11 @@ class FeatureTensor:
             )
         values = col.values if rows is None else col.values[rows]
         dtype = np.int64 if col.kind == "categorical" else np.float32
-        values = np.ascontiguousarray(values, dtype=dtype)
-        if not values.flags.writeable:
-            # a read-only memory map of the graph store: share it rather than copy it (torch
+        with warnings.catch_warnings():
+            # a read-only memory map of the graph store is shared rather than copied (torch
             # warns about non-writable arrays; nothing writes into feature tensors)
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-                return cls(col.kind, torch.as_tensor(values, device=device))
-        return cls(col.kind, torch.as_tensor(values, device=device))
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            return cls(col.kind, torch.as_tensor(np.ascontiguousarray(values, dtype=dtype), device=device))
 
 
 def edge_coefficients(norm: Norm, weight: Tensor, dst_deg: Tensor, src_deg: Tensor, dst_wsum: Tensor) -> Tensor:
