@@ -8,7 +8,7 @@ import pyarrow as pa
 
 from rankgraph.config.evaluate import EvaluateConfig
 from rankgraph.evaluate.data import EvalData
-from rankgraph.evaluate.engagement_recall import trigger_matrix
+from rankgraph.evaluate.engagement_recall import trigger_matrix, trigger_neighbours
 from rankgraph.evaluate.evaluator import evaluate
 
 from conftest import events_table
@@ -54,6 +54,32 @@ def test_engagement_recall_on_hand_built_example():
     assert er["cross_domain"]["users"] == 1 and er["cross_domain"]["skipped_users"] == 1
     assert set(er["by_domain"]) == {"feed", "shop"}
     json.dumps(out)
+
+
+class RecordingNeighbours(FixedNeighbours):
+    def __init__(self):
+        self.asked = []
+
+    def similar_items(self, item_rows, k):
+        self.asked.append(np.asarray(item_rows).copy())
+        return super().similar_items(item_rows, k)
+
+
+def test_only_trigger_items_are_searched_and_results_are_unchanged():
+    data = _data()
+    trig = trigger_matrix(data, 20, {})
+    rec = RecordingNeighbours()
+    scores, items = trigger_neighbours(rec, trig[np.array([1])], data.n_items, 2)
+    used = np.unique(trig[np.array([1])].indices)  # user 1's triggers only
+    assert np.array_equal(np.concatenate(rec.asked), used)
+    assert np.array_equal(items[used], NBR_ITEMS[used]) and np.array_equal(scores[used], NBR_SCORES[used])
+    others = np.setdiff1d(np.arange(data.n_items), used)
+    assert (items[others] == -1).all() and np.isneginf(scores[others]).all()
+    # the whole evaluation searches trigger items only and still scores the hand-built case
+    rec = RecordingNeighbours()
+    out = evaluate(data, rec, _cfg(), parts=("engagement_recall",))
+    assert np.array_equal(np.concatenate(rec.asked), [0, 1, 3])  # item 2 is nobody's trigger
+    assert out["engagement_recall"]["all"]["recall@2"] == 1.0
 
 
 def test_trigger_weights_change_the_ranking():

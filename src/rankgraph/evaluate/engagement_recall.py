@@ -14,6 +14,7 @@ import scipy.sparse as sp
 
 from rankgraph.embed.index import select_top
 from rankgraph.evaluate.data import EvalData
+from rankgraph.evaluate.protocol import Recommender
 
 
 def trigger_matrix(data: EvalData, n_triggers: int, weights: dict[str, float]) -> sp.csr_array:
@@ -33,6 +34,23 @@ def trigger_matrix(data: EvalData, n_triggers: int, weights: dict[str, float]) -
     m = sp.csr_array((w, (tr.user[recent], tr.item[recent])), shape=(data.n_users, data.n_items))
     m.sum_duplicates()
     return m
+
+
+def trigger_neighbours(rec: Recommender, triggers: sp.csr_array, n_items: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """([n_items, k] scores, items) of `rec`'s top-k neighbours of every item some row of
+    `triggers` uses; other rows stay empty (-inf, -1).
+
+    Only trigger items' neighbours are ever read, and searching the whole catalogue instead
+    was most of an evaluation's time on large catalogues (92k products on Ciao).
+    """
+    scores = np.full((n_items, k), -np.inf, dtype=np.float32)
+    items = np.full((n_items, k), -1, dtype=np.int64)
+    rows = np.unique(sp.csr_array(triggers).indices).astype(np.int64)
+    if rows.size:
+        s, r = rec.similar_items(rows, k)
+        scores[rows, : s.shape[1]] = s
+        items[rows, : r.shape[1]] = r
+    return scores, items
 
 
 def candidates_from_triggers(

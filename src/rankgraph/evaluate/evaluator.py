@@ -19,7 +19,7 @@ import numpy as np
 
 from rankgraph.config.evaluate import EvaluateConfig
 from rankgraph.evaluate.data import EvalData
-from rankgraph.evaluate.engagement_recall import candidates_from_triggers, trigger_matrix
+from rankgraph.evaluate.engagement_recall import candidates_from_triggers, trigger_matrix, trigger_neighbours
 from rankgraph.evaluate.metrics import edge_recall, ranking_report
 from rankgraph.evaluate.protocol import Recommender
 
@@ -138,8 +138,8 @@ def evaluate(
         "ks": list(cfg.ks),
     }
     if "engagement_recall" in parts:
-        nbr_s, nbr = rec.similar_items(np.arange(data.n_items), cfg.neighbours)
         trig = trigger_matrix(data, cfg.triggers, cfg.trigger_weights)[users]
+        nbr_s, nbr = trigger_neighbours(rec, trig, data.n_items, cfg.neighbours)
         _, cand = candidates_from_triggers(trig, nbr_s, nbr, k_max, exclude=seen)
         result["engagement_recall"] = per_slice(cand, ndcg=False)
     if "user_item" in parts or "edge_recall" in parts:
