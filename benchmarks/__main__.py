@@ -190,6 +190,17 @@ def parse_baselines(out: str) -> Row:
     )
 
 
+def parse_engagement_recall(out: str) -> Row:
+    ours = _num(r"trigger items ([\d.]+) s, every item \(reference\)", out)
+    ref = _num(r"every item \(reference\) ([\d.]+) s", out)
+    return _row(
+        None if ours is None else f"{ours:.2f} s per Engagement Recall eval",
+        None if ref is None else f"{ref:.2f} s searching every item",
+        _num(r"-> ([\d.]+)x faster", out),
+        identical="identical metrics: True" in out,
+    )
+
+
 def parse_scaling(out: str) -> Row:
     res = parse_result(out) or {}
     rows = res.get("rows", [])
@@ -432,6 +443,13 @@ def registry() -> dict[str, Bench]:
                 "large": ["--out", "{work}/baselines"],
             },
             parse_baselines,
+            needs=SHARED_CIAO,
+        ),
+        Bench(
+            "engagement_recall",
+            "bench_engagement_recall.py",
+            {"tiny": ["--repeat", "1"], "small": ["--repeat", "3"], "medium": ["--repeat", "5"], "large": ["--repeat", "5"]},
+            parse_engagement_recall,
             needs=SHARED_CIAO,
         ),
         Bench(
