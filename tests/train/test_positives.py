@@ -123,3 +123,37 @@ def test_temporal_split_without_edge_times_is_a_config_error():
     graph, _, _ = planted_graph()
     with pytest.raises(ConfigError, match="val_split = temporal"):
         PositiveSampler(graph, TrainConfig(val_split="temporal"))
+
+
+def test_recency_half_life_decays_edge_probabilities_by_age():
+    graph = _with_semantic(_timed(planted_graph()[0]))
+    click = graph.relations["user__click__item"]
+    n = click.num_edges
+    cfg = TrainConfig(val_fraction=0.0, recency_half_life=0.25)
+    flat = PositiveSampler(graph, replace(cfg, recency_half_life=None))
+    s = PositiveSampler(graph, cfg)
+    on_click = s.train.rel == s.names.index("user__click__item")
+    t = s.train.time[on_click].astype(np.float64)
+    span = float(t.max() - t.min())
+    # within the relation, P(edge) / weight halves every quarter of the time span
+    ratio = s.prob[on_click] / s.train.weight[on_click]
+    np.testing.assert_allclose(ratio / ratio.max(), np.exp2(-(t.max() - t) / (0.25 * span)), rtol=1e-9)
+    # relation shares are unchanged and untimed (semantic) edges keep their relative weights
+    for i in range(len(s.names)):
+        assert s.prob[s.train.rel == i].sum() == pytest.approx(flat.prob[flat.train.rel == i].sum())
+    np.testing.assert_allclose(s.prob[~on_click], flat.prob[~on_click])
+    # drawn edges are newer on average
+    g = torch.Generator().manual_seed(0)
+    drawn = s.sample(4000, g)
+    clicks = drawn.rel == s.names.index("user__click__item")
+    times = {(int(a), int(b)): int(tt) for a, b, tt in zip(s.train.src[on_click], s.train.dst[on_click], s.train.time[on_click])}
+    mean_t = np.mean([times[(int(a), int(b))] for a, b in zip(drawn.src[clicks], drawn.dst[clicks])])
+    assert mean_t > 1000 + 0.6 * n
+
+
+def test_recency_half_life_needs_edge_times_and_a_positive_value():
+    graph, _, _ = planted_graph()
+    with pytest.raises(ConfigError, match="recency_half_life"):
+        PositiveSampler(graph, TrainConfig(recency_half_life=0.1))
+    with pytest.raises(ValueError, match="recency_half_life"):
+        TrainConfig(recency_half_life=0.0)

@@ -59,6 +59,11 @@ class TrainConfig:
     # after validation and read-out tuning, train this many more steps on every edge (the
     # held-out ones put back) at refit_lr, as baselines are refit on all of train once tuned;
     # the held-out edges are the newest ones under val_split "temporal" (docs/results.md round 3)
+    # draw engagement positives with weight x 0.5 ** (age / (half_life x span)): age = the
+    # newest timed positive edge's time minus this edge's, span = newest minus oldest, so
+    # 0.1 halves an edge's weight every tenth of the data's time range (None: no decay).
+    # Untimed relations (semantic, side) keep their weights; each relation's share is unchanged.
+    recency_half_life: float | None = None
     refit_steps: int = 0
     refit_lr: float = 3e-3
     eval_every: int = 50
@@ -88,6 +93,8 @@ class TrainConfig:
             raise ValueError(f"temperature must be > 0 (got {self.temperature})")
         if self.refit_steps < 0 or self.refit_lr <= 0:
             raise ValueError(f"refit_steps must be >= 0 and refit_lr > 0 (got {self.refit_steps}, {self.refit_lr})")
+        if self.recency_half_life is not None and not self.recency_half_life > 0:
+            raise ValueError(f"recency_half_life must be > 0 or null (got {self.recency_half_life})")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in [0, 1) (got {self.val_fraction})")
         for key in ("eval_every", "checkpoint_every", "log_every"):

@@ -122,6 +122,26 @@ class PositiveSplit:
     src: np.ndarray
     dst: np.ndarray
     weight: np.ndarray
+    time: np.ndarray  # int64 first event time of timed edges, NO_TIME for untimed ones
+
+
+NO_TIME = np.iinfo(np.int64).min
+
+
+def recency_decay(time: np.ndarray, half_life: float) -> np.ndarray:
+    """`0.5 ** (age / (half_life * span))` per edge (1 for untimed ones), age and span taken
+    over the timed edges; a graph whose edges carry no time raises, as decay would be a no-op."""
+    timed = time != NO_TIME
+    if not timed.any():
+        raise ConfigError(
+            "train.recency_half_life needs edge times, and no positive relation of this graph has them "
+            "(rebuild the graph with `rankgraph build`, or leave recency_half_life unset)"
+        )
+    newest, oldest = int(time[timed].max()), int(time[timed].min())
+    span = float(max(newest - oldest, 1))
+    decay = np.ones(time.shape[0], dtype=np.float64)
+    decay[timed] = np.exp2(-(newest - time[timed]).astype(np.float64) / (half_life * span))
+    return decay
 
 
 class PositiveSampler:
@@ -139,7 +159,7 @@ class PositiveSampler:
         self.relations = [graph.relations[n] for n in self.names]
         self.src_types = [r.src_type for r in self.relations]
         self.dst_types = [r.dst_type for r in self.relations]
-        rels, srcs, dsts, ws, val_mask = [], [], [], [], []
+        rels, srcs, dsts, ws, times, val_mask = [], [], [], [], [], []
         newest = temporal_cutoff(self.relations, cfg.val_fraction) if cfg.val_split == "temporal" else None
         for i, rel in enumerate(self.relations):
             src = np.asarray(rel.indices, dtype=np.int64)
@@ -155,11 +175,12 @@ class PositiveSampler:
             srcs.append(src)
             dsts.append(dst)
             ws.append(np.clip(w, 0.0, None))
+            times.append(np.full(src.shape[0], NO_TIME, np.int64) if rel.time is None else np.asarray(rel.time, np.int64))
             val_mask.append(held)
-        rel_a, src_a, dst_a, w_a = (np.concatenate(x) for x in (rels, srcs, dsts, ws))
+        rel_a, src_a, dst_a, w_a, t_a = (np.concatenate(x) for x in (rels, srcs, dsts, ws, times))
         held_a = np.concatenate(val_mask)
-        self.train = PositiveSplit(rel_a[~held_a], src_a[~held_a], dst_a[~held_a], w_a[~held_a])
-        self.val = PositiveSplit(rel_a[held_a], src_a[held_a], dst_a[held_a], w_a[held_a])
+        self.train = PositiveSplit(rel_a[~held_a], src_a[~held_a], dst_a[~held_a], w_a[~held_a], t_a[~held_a])
+        self.val = PositiveSplit(rel_a[held_a], src_a[held_a], dst_a[held_a], w_a[held_a], t_a[held_a])
         if self.train.rel.size == 0:
             raise ConfigError(f"train.val_fraction = {cfg.val_fraction} leaves no training edge to draw positives from")
         self.prob = self._edge_probabilities(cfg)
@@ -179,6 +200,8 @@ class PositiveSampler:
         if rel_w.sum() <= 0:
             raise ConfigError("train.relation_weights: every positive relation has weight 0")
         w = t.weight.copy()
+        if cfg.recency_half_life is not None:
+            w *= recency_decay(t.time, cfg.recency_half_life)
         totals = np.bincount(t.rel, weights=w, minlength=n_rel)
         # A relation whose weights are all zero falls back to uniform within it.
         flat = totals[t.rel] <= 0
