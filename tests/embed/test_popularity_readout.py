@@ -11,7 +11,7 @@ import pytest
 from rankgraph.embed.artifact import EmbeddingSet
 from rankgraph.embed.export import item_log_popularity
 from rankgraph.errors import ArtifactError, ConfigError
-from rankgraph.embed.readout import readout_queries, readout_targets
+from rankgraph.embed.readout import PopularityReadout, probability_scale, readout_queries, readout_targets
 from rankgraph.graph.store import HeteroGraph, Relation, csr_from_coo, reverse_relation
 
 
@@ -102,3 +102,40 @@ def test_exported_embeddings_use_the_tuned_popularity_window() -> None:
     np.testing.assert_allclose(emb.types["post"].log_popularity, item_log_popularity(g, "user", 0.4)["post"])
     plain = embedding_set_from_vectors(g, vectors, cfg)
     np.testing.assert_allclose(plain.types["post"].log_popularity, item_log_popularity(g, "user")["post"])
+
+
+def test_probability_scale_keeps_each_ranking_and_makes_sums_add_probabilities() -> None:
+    scores = np.array([[9.5, 2.0, -np.inf], [-3.0, -4.0, -9.0]], np.float32)
+    p = probability_scale(scores, 0.1)
+    np.testing.assert_allclose(p[:, :2], np.exp(scores[:, :2].astype(np.float64) - 10.0), rtol=1e-6)
+    assert p[0, 2] == 0.0 and (p[p > 0] <= 1.0).all()
+    assert (np.argsort(-p, axis=1) == np.argsort(-scores, axis=1)).all()
+
+
+def test_engagement_recall_with_negative_readout_scores_favours_items_shared_by_triggers() -> None:
+    """Read-out neighbour scores from beta ~1 on are negative; summed as they are, an item that
+    neighbours two triggers would rank below one that neighbours a single trigger."""
+    import scipy.sparse as sp
+
+    from rankgraph.evaluate.engagement_recall import candidates_from_triggers
+    from rankgraph.evaluate.protocol import EmbeddingRecommender
+
+    # items 0, 1 are the triggers; item 2 is close to both; item 3 is closer to item 0 only
+    items = np.array([[1.0, 0.0], [0.6, 0.8], [0.9, 0.436], [0.92, -0.392]], np.float32)
+    items /= np.linalg.norm(items, axis=1, keepdims=True)
+    log_q = np.full(4, -12.0, np.float32)  # rare items: every read-out score is negative
+    rec = EmbeddingRecommender(items, items, readout=PopularityReadout(log_q, 0.1, users=1.0, items=1.0))
+    nbr_s, nbr_r = rec.similar_items(np.array([0, 1]), 2)
+    table_s = np.full((4, 2), -np.inf, np.float32)
+    table_r = np.full((4, 2), -1, np.int64)
+    table_s[[0, 1]], table_r[[0, 1]] = nbr_s, nbr_r
+    trig = sp.csr_array(np.array([[1.0, 1.0, 0.0, 0.0]]))
+    exclude = (np.array([0, 2]), np.array([0, 1]))
+    _, top = candidates_from_triggers(trig, table_s, table_r, 1, exclude=exclude)
+    assert top[0, 0] == 2
+    # raw read-out scores (cos / tau + log q < 0) would have put item 3 first
+    raw = np.log(nbr_s.astype(np.float64)) + 10.0
+    assert (raw[np.isfinite(raw)] < 0).all()
+    table_s[[0, 1]] = raw
+    _, top_raw = candidates_from_triggers(trig, table_s, table_r, 1, exclude=exclude)
+    assert top_raw[0, 0] == 3

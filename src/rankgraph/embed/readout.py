@@ -58,3 +58,17 @@ def readout_queries(queries: np.ndarray, temperature: float, beta: float) -> np.
 def readout_targets(targets: np.ndarray, log_q: np.ndarray) -> np.ndarray:
     """`[targets, log q]`, the index side of `readout_queries`."""
     return np.concatenate([targets, np.asarray(log_q, np.float32)[:, None]], axis=1).astype(np.float32)
+
+
+def probability_scale(scores: np.ndarray, temperature: float) -> np.ndarray:
+    """Read-out neighbour scores as `exp(score - 1 / temperature)`, for summing over triggers.
+
+    A read-out score `cos / tau + beta * log q` is a logit of p(j | i). From beta ~1 on nearly
+    all are negative (log q ~ -8 on Ciao), and a sum of negative scores ranks an item that
+    neighbours several of a user's triggers *below* one that neighbours a single trigger, the
+    reverse of what Engagement Recall means. The exponential keeps every trigger's own
+    ranking and makes the sum add probabilities (up to one constant: scores are at most
+    1 / tau, so values lie in (0, 1]); missing neighbours (-inf) become 0.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    return np.where(np.isfinite(s), np.exp(s - 1.0 / temperature), 0.0).astype(np.float32)

@@ -16,7 +16,7 @@ from rankgraph.config.evaluate import IndexConfig
 from rankgraph.embed.artifact import EmbeddingSet
 from rankgraph.embed.index import EmbeddingIndex, Exclude
 from rankgraph.errors import InputError
-from rankgraph.embed.readout import PopularityReadout, readout_queries, readout_targets
+from rankgraph.embed.readout import PopularityReadout, probability_scale, readout_queries, readout_targets
 
 
 class Recommender(Protocol):
@@ -92,5 +92,10 @@ class EmbeddingRecommender:
         return self.items.search(q, k, exclude=exclude)
 
     def similar_items(self, item_rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Cosine neighbours; with a read-out, ranked by its score and scored on the
+        probability scale (`probability_scale`), since Engagement Recall sums them."""
         item_rows = np.asarray(item_rows, dtype=np.int64)
-        return self.unit_items.search(self.item_queries[item_rows], k, exclude=self_exclusion(item_rows))
+        scores, rows = self.unit_items.search(self.item_queries[item_rows], k, exclude=self_exclusion(item_rows))
+        if self._temperature is not None:
+            scores = probability_scale(scores, self._temperature)
+        return scores, rows

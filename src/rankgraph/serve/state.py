@@ -27,7 +27,7 @@ from rankgraph.embed.artifact import KIND as EMBEDDINGS_KIND
 from rankgraph.embed.artifact import EmbeddingSet
 from rankgraph.embed.cluster import assign
 from rankgraph.embed.index import EmbeddingIndex, Retriever
-from rankgraph.embed.readout import PopularityReadout
+from rankgraph.embed.readout import PopularityReadout, probability_scale
 from rankgraph.errors import ArtifactError, RankGraphError
 from rankgraph.evaluate.engagement_recall import candidates_from_triggers
 from rankgraph.graph.store import HeteroGraph
@@ -192,12 +192,15 @@ class ServiceState:
 
         Each trigger's top-`neighbours` items (itself left out) are candidates scored by the
         sum over triggers of weight x similarity, with `candidates_from_triggers`, the very
-        function the evaluation uses. Its trigger columns index the neighbour table, so the
-        table here holds only the triggers' rows instead of every item's.
+        function the evaluation uses; with a read-out the similarity is on the probability
+        scale (`probability_scale`), as in evaluation. Its trigger columns index the neighbour
+        table, so the table here holds only the triggers' rows instead of every item's.
         """
         uniq, inv = np.unique(np.asarray(trigger_rows, dtype=np.int64), return_inverse=True)
         w = np.bincount(inv, weights=np.asarray(weights, dtype=np.float64), minlength=uniq.size)
         nbr_s, nbr_r = self.retriever.item_to_item(uniq, self.neighbours, domain=domain, item_type=item_type)
+        if self.retriever.readout is not None:
+            nbr_s = probability_scale(nbr_s, self.retriever.readout.temperature)
         n_items = self.retriever.items.n
         trig = sp.csr_array((w, (np.zeros(uniq.size, np.int64), np.arange(uniq.size))), shape=(1, n_items))
         excl = np.unique(np.asarray(exclude, dtype=np.int64))
