@@ -209,6 +209,10 @@ def trust_to_edges(data: np.ndarray, path: str) -> tuple[pa.Table, dict[str, int
 
 # fractions of the newest train edges the popularity read-out may count (tuned on held-out edges)
 TANG_POPULARITY_WINDOWS = (1.0, 0.3, 0.1, 0.03)
+# betas tried with each window: finer and wider than the general default, as the chosen user
+# beta sits at 1.5-2.5 on Ciao (tuning costs minutes since Engagement Recall searches only
+# trigger items; docs/results.md, round 4)
+TANG_POPULARITY_BETAS = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0)
 
 
 def tang_config(time_unit: str, cut: str | None, with_trust: bool) -> dict[str, Any]:
@@ -243,7 +247,7 @@ def tang_config(time_unit: str, cut: str | None, with_trust: bool) -> dict[str, 
     # Ratings span a decade and what is popular drifts: hold out the newest edges, so the
     # read-out can learn how recent its popularity term should be (docs/results.md, round 3)
     train = {"val_split": "temporal"}
-    evaluate = {"popularity_recent_grid": list(TANG_POPULARITY_WINDOWS)}
+    evaluate = {"popularity_recent_grid": list(TANG_POPULARITY_WINDOWS), "popularity_readout_grid": list(TANG_POPULARITY_BETAS)}
     return {"data": data, "graph": graph, "train": train, "evaluate": evaluate}
 
 
