@@ -56,14 +56,14 @@ class TrainConfig:
     # "random" = a hash of the node pair; "temporal" = the newest val_fraction of the timed
     # (engagement) edges, as the test period is newer than training (random for untimed ones)
     val_split: Literal["random", "temporal"] = "random"
-    # after validation and read-out tuning, train this many more steps on every edge (the
-    # held-out ones put back) at refit_lr, as baselines are refit on all of train once tuned;
-    # the held-out edges are the newest ones under val_split "temporal" (docs/results.md round 3)
     # draw engagement positives with weight x 0.5 ** (age / (half_life x span)): age = the
     # newest timed positive edge's time minus this edge's, span = newest minus oldest, so
     # 0.1 halves an edge's weight every tenth of the data's time range (None: no decay).
     # Untimed relations (semantic, side) keep their weights; each relation's share is unchanged.
     recency_half_life: float | None = None
+    # after validation and read-out tuning, train this many more steps on every edge (the
+    # held-out ones put back) at refit_lr, as baselines are refit on all of train once tuned;
+    # the held-out edges are the newest ones under val_split "temporal" (docs/results.md round 3)
     refit_steps: int = 0
     refit_lr: float = 3e-3
     eval_every: int = 50
