@@ -262,5 +262,20 @@ def test_recommend_and_similar_use_the_artifacts_popularity_readout(tmp_path):
         assert got == ranked(user_vec, 0.8, 6)
         got = keys(c.post("/similar", json={"node_type": "post", "id": 5, "k": 6}).json()["neighbours"])
         assert got == ranked(post_vec, 2.0, 6, {("post", 5)})
+        # triggers mode sums each trigger's neighbour scores on the probability scale, as
+        # evaluation does: exp(cos / tau + beta log q - 1 / tau)
+        trig = [("post", 5), ("post", 7)]
+        body = {"mode": "triggers", "k": 4, "recent_items": [{"item_type": t, "id": i} for t, i in trig]}
+        r = c.post("/recommend", json=body).json()["items"]
+        total = np.zeros(len(ITEM_KEYS))
+        for key in trig:
+            row = ITEM_KEYS.index(key)
+            score = ITEM_VECS @ ITEM_VECS[row] / 0.5 + 2.0 * lq
+            score[row] = -np.inf
+            nbrs = np.argsort(-score, kind="stable")[: ServeConfig(embeddings=path).neighbours]
+            total[nbrs] += np.exp(score[nbrs] - 2.0)
+        cand = [j for j in np.argsort(-total, kind="stable") if total[j] > 0 and ITEM_KEYS[j] not in trig][:4]
+        assert keys(r) == [ITEM_KEYS[j] for j in cand]
+        np.testing.assert_allclose([it["score"] for it in r], total[cand], rtol=1e-4)
     with open_client(ServeConfig(embeddings=path, popularity_readout=0.0)) as c:
         assert keys(c.post("/recommend", json={"user_id": 1007, "k": 6}).json()["items"]) == brute(user_vec, 6)
