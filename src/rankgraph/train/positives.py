@@ -122,7 +122,9 @@ class PositiveSplit:
     src: np.ndarray
     dst: np.ndarray
     weight: np.ndarray
-    time: np.ndarray  # int64 first event time of timed edges, NO_TIME for untimed ones
+    # int64 first event time of timed edges, NO_TIME for untimed ones; only kept when
+    # train.recency_half_life needs it (8 bytes per edge: 0.8 GB at 100M edges)
+    time: np.ndarray | None = None
 
 
 NO_TIME = np.iinfo(np.int64).min
@@ -160,6 +162,7 @@ class PositiveSampler:
         self.src_types = [r.src_type for r in self.relations]
         self.dst_types = [r.dst_type for r in self.relations]
         rels, srcs, dsts, ws, times, val_mask = [], [], [], [], [], []
+        keep_time = cfg.recency_half_life is not None
         newest = temporal_cutoff(self.relations, cfg.val_fraction) if cfg.val_split == "temporal" else None
         for i, rel in enumerate(self.relations):
             src = np.asarray(rel.indices, dtype=np.int64)
@@ -175,12 +178,14 @@ class PositiveSampler:
             srcs.append(src)
             dsts.append(dst)
             ws.append(np.clip(w, 0.0, None))
-            times.append(np.full(src.shape[0], NO_TIME, np.int64) if rel.time is None else np.asarray(rel.time, np.int64))
+            if keep_time:
+                times.append(np.full(src.shape[0], NO_TIME, np.int64) if rel.time is None else np.asarray(rel.time, np.int64))
             val_mask.append(held)
-        rel_a, src_a, dst_a, w_a, t_a = (np.concatenate(x) for x in (rels, srcs, dsts, ws, times))
+        rel_a, src_a, dst_a, w_a = (np.concatenate(x) for x in (rels, srcs, dsts, ws))
+        t_a = np.concatenate(times) if keep_time else None
         held_a = np.concatenate(val_mask)
-        self.train = PositiveSplit(rel_a[~held_a], src_a[~held_a], dst_a[~held_a], w_a[~held_a], t_a[~held_a])
-        self.val = PositiveSplit(rel_a[held_a], src_a[held_a], dst_a[held_a], w_a[held_a], t_a[held_a])
+        self.train = PositiveSplit(rel_a[~held_a], src_a[~held_a], dst_a[~held_a], w_a[~held_a], None if t_a is None else t_a[~held_a])
+        self.val = PositiveSplit(rel_a[held_a], src_a[held_a], dst_a[held_a], w_a[held_a], None if t_a is None else t_a[held_a])
         if self.train.rel.size == 0:
             raise ConfigError(f"train.val_fraction = {cfg.val_fraction} leaves no training edge to draw positives from")
         self.prob = self._edge_probabilities(cfg)
@@ -200,7 +205,7 @@ class PositiveSampler:
         if rel_w.sum() <= 0:
             raise ConfigError("train.relation_weights: every positive relation has weight 0")
         w = t.weight.copy()
-        if cfg.recency_half_life is not None:
+        if cfg.recency_half_life is not None and t.time is not None:
             w *= recency_decay(t.time, cfg.recency_half_life)
         totals = np.bincount(t.rel, weights=w, minlength=n_rel)
         # A relation whose weights are all zero falls back to uniform within it.
