@@ -66,6 +66,13 @@ class TrainConfig:
     # the held-out edges are the newest ones under val_split "temporal" (docs/results.md round 3)
     refit_steps: int = 0
     refit_lr: float = 3e-3
+    # train this many models, seeds seed, seed + 1, ..., on the same validation split, and
+    # serve the mean of their cosines: each member's vector is L2-normalised and the served
+    # vector is their concatenation / sqrt(ensemble) (dimension x ensemble, training time x
+    # ensemble); the popularity read-out is tuned on the ensemble (rankgraph.train.ensemble)
+    ensemble: int = 1
+    # salt of the "random" validation split (None: seed); ensemble members share their first seed's
+    split_seed: int | None = None
     eval_every: int = 50
     patience: int = 5
     checkpoint_every: int = 50
@@ -91,6 +98,8 @@ class TrainConfig:
             raise ValueError(f"w_nce and w_triplet must be >= 0 and not both 0 (got {self.w_nce}, {self.w_triplet})")
         if self.temperature <= 0:
             raise ValueError(f"temperature must be > 0 (got {self.temperature})")
+        if self.ensemble < 1:
+            raise ValueError(f"ensemble must be >= 1 (got {self.ensemble})")
         if self.refit_steps < 0 or self.refit_lr <= 0:
             raise ValueError(f"refit_steps must be >= 0 and refit_lr > 0 (got {self.refit_steps}, {self.refit_lr})")
         if self.recency_half_life is not None and not self.recency_half_life > 0:

@@ -169,7 +169,8 @@ class PositiveSampler:
             dst = rel.dst_index()
             w = np.asarray(rel.weight, dtype=np.float64)
             pair_id = min(rel.name, rel.reverse or rel.name)
-            salt = int.from_bytes(pair_id.encode()[:8].ljust(8, b"\0"), "little") ^ cfg.seed
+            split_seed = cfg.seed if cfg.split_seed is None else cfg.split_seed
+            salt = int.from_bytes(pair_id.encode()[:8].ljust(8, b"\0"), "little") ^ split_seed
             if newest is not None and rel.time is not None:
                 held = np.asarray(rel.time) >= newest
             else:
