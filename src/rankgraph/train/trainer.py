@@ -364,9 +364,22 @@ class Trainer:
         out = layerwise_embed(self.model, self.graph, self.device, self.cfg.model.inference_chunk)
         return {t: torch.as_tensor(v, device=self.device) for t, v in out.items()}
 
-    def tune_readout(self, state: dict[str, Tensor] | None = None) -> ReadoutChoice | None:
-        """Popularity read-out betas and window for `state` (default: the shipped weights), chosen
-        on the held-out user->item edges with the evaluation's own metric code; None without any.
+    def heldout_vectors(self, state: dict[str, Tensor] | None = None) -> dict[str, np.ndarray]:
+        """Served vectors of `state` (default: the shipped weights) on the training graph,
+        which lacks the held-out edges, as the read-out tuning must see them."""
+        saved = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        self.model.load_state_dict(state if state is not None else self.final_state())
+        try:
+            return {t: v.float().cpu().numpy() for t, v in self.embed_all().items()}
+        finally:
+            self.model.load_state_dict(saved)
+
+    def tune_readout(
+        self, state: dict[str, Tensor] | None = None, vectors: dict[str, np.ndarray] | None = None
+    ) -> ReadoutChoice | None:
+        """Popularity read-out betas and window for `state` (default: the shipped weights), or
+        for held-out `vectors` given instead (an ensemble's), chosen on the held-out
+        user->item edges with the evaluation's own metric code; None without any.
         log q counts the held-out graph's edges only, as the model saw them."""
         from rankgraph.embed.export import item_log_popularity
         from rankgraph.evaluate.readout import heldout_eval_data, tune_readout
@@ -378,12 +391,7 @@ class Trainer:
         log_q = {f: item_log_popularity(self.graph, user_type, f) for f in self.cfg.evaluate.popularity_recent_grid}
         if data is None or any(t not in q for q in log_q.values() for t in data.item_types):
             return None
-        saved = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        self.model.load_state_dict(state if state is not None else self.final_state())
-        try:
-            emb = {t: v.float().cpu().numpy() for t, v in self.embed_all().items()}
-        finally:
-            self.model.load_state_dict(saved)
+        emb = vectors if vectors is not None else self.heldout_vectors(state)
         items = np.concatenate([emb[t] for t in data.item_types])
         ecfg = replace(self.cfg.evaluate, max_users=min(self.cfg.evaluate.max_users or READOUT_MAX_USERS, READOUT_MAX_USERS))
         return tune_readout(
@@ -585,8 +593,16 @@ def train_graph(
     dist_ctx: DistContext | None = None,
     on_step: StepCallback | None = None,
 ) -> TrainResult:
-    """Train on `graph` and write the model artifact to `out_dir` (rank 0); the CLI's core."""
+    """Train on `graph` and write the model artifact to `out_dir` (rank 0); the CLI's core.
+    With `train.ensemble` > 1 this trains the ensemble (`rankgraph.train.ensemble`)."""
     from rankgraph.train.model_artifact import save_model_artifact
+
+    if cfg.train.ensemble > 1:
+        from rankgraph.train.ensemble import train_ensemble
+
+        return train_ensemble(
+            graph, cfg, out_dir, graph_path=graph_path, resume=resume, device=device, dist_ctx=dist_ctx, on_step=on_step
+        )
 
     trainer = Trainer(graph, cfg, out_dir, device=device, dist_ctx=dist_ctx, on_step=on_step)
     result = trainer.fit(resume=resume)
