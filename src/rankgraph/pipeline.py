@@ -124,7 +124,8 @@ def run_pipeline(
 
     stage("building the graph (events before the cut)")
     graph = timed("build", lambda: build_graph(cfg, out / "graph", train_until=cut))
-    stage("training (then tuning the popularity read-out on held-out edges)")
+    members = f" {cfg.train.ensemble} ensemble members" if cfg.train.ensemble > 1 else ""
+    stage(f"training{members} (then tuning the popularity read-out on held-out edges)")
     train_result = timed(
         "train",
         lambda: train_graph(graph, cfg, out / "model", graph_path=out / "graph", device=opts.device, on_step=on_train_step),

@@ -53,7 +53,7 @@ def register(app: typer.Typer) -> None:
         try:
             if show:
                 with progress() as bar:
-                    task = bar.add_task("training", total=cfg.train.steps, status="")
+                    task = bar.add_task("training", total=cfg.train.steps * cfg.train.ensemble, status="")
 
                     def on_step(step: int, rec: dict) -> None:
                         status = f"loss {rec['loss']:.4f}  {rec['pairs_per_s']:,.0f} pairs/s"

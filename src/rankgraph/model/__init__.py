@@ -1,5 +1,6 @@
 """The RankGraph model: feature encoders, relational layers, heads, and graph tensors."""
 
+from rankgraph.model.ensemble import EnsembleModel, combine_member_vectors
 from rankgraph.model.feature_encoder import FeatureEncoder
 from rankgraph.model.rankgraph_model import RankGraphModel
 from rankgraph.model.relational_layer import RelationalLayer
@@ -7,6 +8,7 @@ from rankgraph.model.schema import FeatureSpec, GraphSchema, RelationSpec
 from rankgraph.model.tensors import FeatureTensor, GraphTensors, SparseAdjacency, edge_coefficients
 
 __all__ = [
+    "EnsembleModel",
     "FeatureEncoder",
     "FeatureSpec",
     "FeatureTensor",
@@ -16,5 +18,6 @@ __all__ = [
     "RelationSpec",
     "RelationalLayer",
     "SparseAdjacency",
+    "combine_member_vectors",
     "edge_coefficients",
 ]

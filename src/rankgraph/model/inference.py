@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from rankgraph.graph.store import HeteroGraph
+from rankgraph.model.ensemble import EnsembleModel, combine_member_vectors
 from rankgraph.model.rankgraph_model import RankGraphModel
 from rankgraph.model.tensors import FeatureTensor, SparseAdjacency, edge_coefficients
 
@@ -51,7 +52,7 @@ class _Arrays:
 
 
 def layerwise_embed(
-    model: RankGraphModel,
+    model: RankGraphModel | EnsembleModel,
     graph: HeteroGraph,
     device: torch.device | str = "cpu",
     chunk: int | None = None,
@@ -63,7 +64,10 @@ def layerwise_embed(
     `chunk` destination rows are processed at a time (default `model.cfg.inference_chunk`);
     `progress(done, total)` is called after each chunk; `memmap_dir` puts intermediate
     layer states in temporary memory-mapped files (for graphs whose states exceed RAM).
+    An `EnsembleModel` embeds member by member and serves their combined vectors.
     """
+    if isinstance(model, EnsembleModel):
+        return _ensemble_embed(model, graph, device, chunk, progress, memmap_dir)
     cfg = model.cfg
     chunk = int(chunk or cfg.inference_chunk)
     if chunk < 1:
@@ -134,6 +138,23 @@ def layerwise_embed(
         model.train(was_training)
         arrays.close()
     return result
+
+
+def _ensemble_embed(
+    model: EnsembleModel,
+    graph: HeteroGraph,
+    device: torch.device | str,
+    chunk: int | None,
+    progress: Progress | None,
+    memmap_dir: str | Path | None,
+) -> dict[str, np.ndarray]:
+    """Every member through `layerwise_embed`, progress summed over members, then combined."""
+    k = len(model.members)
+    parts = []
+    for m, member in enumerate(model.members):
+        tick = None if progress is None else (lambda done, total, m=m: progress(m * total + done, k * total))
+        parts.append(layerwise_embed(member, graph, device, chunk, tick, memmap_dir))
+    return combine_member_vectors(parts)
 
 
 def _chunk_adjacency(

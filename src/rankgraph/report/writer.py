@@ -94,7 +94,8 @@ def _plots(run_dir: Path, metrics: dict[str, Any]) -> dict[str, Path]:
     out_dir.mkdir(exist_ok=True)
     files: dict[str, Path] = {}
 
-    log = _read_jsonl(run_dir / "model" / "metrics.jsonl")
+    # an ensemble's curves are its first member's (train.ensemble > 1)
+    log = _read_jsonl(run_dir / "model" / "metrics.jsonl") or _read_jsonl(run_dir / "model" / "members" / "0" / "metrics.jsonl")
     train = [r for r in log if r.get("event") == "train"]
     evals = [r for r in log if r.get("event") == "eval"]
     if train:
