@@ -125,3 +125,19 @@ def test_tang_run_tunes_the_popularity_window_and_embeds_with_it(tmp_path: Path)
     graph = HeteroGraph.load(out / "graph")
     expect = item_log_popularity(graph, "user", tuned["recent_fraction"])["product"]
     np.testing.assert_allclose(emb.types["product"].log_popularity, expect, rtol=1e-6)
+
+
+def test_ensemble_run_embeds_with_every_member_and_reports_the_first_ones_curve(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    overrides = FAST + ["train.ensemble=2"]
+    run_pipeline(RunOptions(out=out, users=300, overrides=overrides, baselines=["popularity"], report=True))
+    manifest = json.loads((out / "model" / "manifest.json").read_text())
+    assert manifest["members"] == ["members/0", "members/1"]
+    member = json.loads((out / "model" / "members" / "0" / "manifest.json").read_text())
+    served_dim = member["config"]["model"]["dim"] * member["config"]["model"]["num_heads"]
+    emb = EmbeddingSet.load(out / "embeddings")
+    for node in emb.types.values():
+        assert node.vectors.shape[1] == 2 * served_dim
+        np.testing.assert_allclose(np.linalg.norm(node.vectors, axis=1), 1.0, atol=1e-4)
+    assert emb.meta["popularity_readout"] is not None
+    assert (out / "plots" / "training.png").is_file()
