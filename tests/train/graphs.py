@@ -6,6 +6,17 @@ import numpy as np
 
 from rankgraph.graph.store import HeteroGraph, Relation, csr_from_coo, reverse_relation
 
+# config overrides that make a model and a training step tiny
+SMALL_TRAINING = [
+    "train.batch_size=128",
+    "train.negatives.pool_size=64",
+    "train.negatives.pool_samples=32",
+    "model.dim=16",
+    "model.feature_dim=8",
+    "train.val_fraction=0.1",
+    "train.lr=0.01",
+]
+
 
 def planted_graph(
     n_users: int = 60, n_items: int = 48, communities: int = 3, per_user: int = 8, noise: float = 0.1, seed: int = 0

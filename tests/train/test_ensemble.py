@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from graphs import planted_graph
+from graphs import SMALL_TRAINING, planted_graph
 from rankgraph.config import load_config
 from rankgraph.errors import ArtifactError, ConfigError
 from rankgraph.model import EnsembleModel
@@ -14,22 +14,12 @@ from rankgraph.train.ensemble import member_config, member_dirs
 from rankgraph.train.model_artifact import served_readout
 from rankgraph.train.trainer import Trainer, train_graph
 
-SMALL = [
-    "train.batch_size=128",
-    "train.negatives.pool_size=64",
-    "train.negatives.pool_samples=32",
-    "model.dim=16",
-    "model.feature_dim=8",
-    "train.val_fraction=0.1",
-    "train.steps=6",
-    "train.eval_every=3",
-    "train.checkpoint_every=2",
-    "train.ensemble=2",
-]
+SMALL = SMALL_TRAINING + ["train.steps=6", "train.eval_every=3", "train.checkpoint_every=2"]
+ENSEMBLE = ["train.ensemble=2"]
 
 
 def _cfg(*extra):
-    return load_config(None, SMALL + list(extra))
+    return load_config(None, SMALL + ENSEMBLE + list(extra))
 
 
 def test_ensemble_serves_the_mean_cosine_of_members_trained_from_different_seeds(tmp_path):
@@ -61,7 +51,7 @@ def test_members_hold_out_the_same_edges_under_a_random_split(tmp_path):
     assert vals[0].rel.size > 0
     for key in ("rel", "src", "dst"):
         assert np.array_equal(getattr(vals[0], key), getattr(vals[1], key))
-    other = Trainer(graph, load_config(None, SMALL[:-1] + ["train.seed=4"]), tmp_path / "single").sampler.val
+    other = Trainer(graph, load_config(None, SMALL + ["train.seed=4"]), tmp_path / "single").sampler.val
     assert not np.array_equal(other.src, vals[0].src)  # a lone seed-4 model splits differently
 
 

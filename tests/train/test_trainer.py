@@ -3,22 +3,14 @@ import json
 import pytest
 import torch
 
-from graphs import planted_graph
+from graphs import SMALL_TRAINING, planted_graph
 from rankgraph.config import load_config
 from rankgraph.errors import ArtifactError, ConfigError
 from rankgraph.train import load_model
 from rankgraph.train.checkpoint import load_checkpoint
 from rankgraph.train.trainer import Trainer, train_graph
 
-SMALL = [
-    "train.batch_size=128",
-    "train.negatives.pool_size=64",
-    "train.negatives.pool_samples=32",
-    "model.dim=16",
-    "model.feature_dim=8",
-    "train.val_fraction=0.1",
-    "train.lr=0.01",
-]
+SMALL = SMALL_TRAINING
 
 
 def _cfg(*extra):
