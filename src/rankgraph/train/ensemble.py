@@ -23,6 +23,7 @@ from rankgraph.train.distributed import DistContext, barrier
 from rankgraph.train.model_artifact import MEMBERS, save_ensemble_artifact, save_model_artifact
 from rankgraph.train.trainer import StepCallback, Trainer, TrainResult, refit_on_every_edge
 
+
 def member_config(cfg: RankGraphConfig, member: int) -> RankGraphConfig:
     """Member `member`'s config: its own seed, the ensemble's validation split, no ensemble."""
     t = cfg.train
