@@ -17,6 +17,7 @@ import numpy as np
 from torch import nn
 
 from rankgraph.config.model import ModelConfig
+from rankgraph.embed.artifact import l2_normalize
 from rankgraph.model.rankgraph_model import RankGraphModel
 from rankgraph.model.schema import GraphSchema
 
@@ -50,10 +51,6 @@ def combine_member_vectors(parts: Sequence[dict[str, np.ndarray]]) -> dict[str, 
     scale = 1.0 / math.sqrt(len(parts))
     out = {}
     for t in parts[0]:
-        blocks = []
-        for part in parts:
-            v = np.asarray(part[t], dtype=np.float32)
-            norm = np.linalg.norm(v, axis=1, keepdims=True)
-            blocks.append(v / np.maximum(norm, 1e-12) * scale)
+        blocks = [l2_normalize(part[t], where=f"ensemble member {m}, {t}") * scale for m, part in enumerate(parts)]
         out[t] = np.concatenate(blocks, axis=1)
     return out

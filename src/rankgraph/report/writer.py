@@ -95,7 +95,8 @@ def _plots(run_dir: Path, metrics: dict[str, Any]) -> dict[str, Path]:
     files: dict[str, Path] = {}
 
     # an ensemble's curves are its first member's (train.ensemble > 1)
-    log = _read_jsonl(run_dir / "model" / "metrics.jsonl") or _read_jsonl(run_dir / "model" / "members" / "0" / "metrics.jsonl")
+    model_dir = run_dir / "model"
+    log = _read_jsonl(model_dir / "metrics.jsonl") or _read_jsonl(model_dir / "members" / "0" / "metrics.jsonl")
     train = [r for r in log if r.get("event") == "train"]
     evals = [r for r in log if r.get("event") == "eval"]
     if train:

@@ -57,8 +57,8 @@ def train_ensemble(
     finals = []
     held: list[dict[str, np.ndarray]] = []
     trainer = None
-    for m, member_dir in enumerate(member_dirs(out_dir, k)):
-        mcfg = member_config(cfg, m)
+    members = [(member_config(cfg, m), d) for m, d in enumerate(member_dirs(out_dir, k))]
+    for m, (mcfg, member_dir) in enumerate(members):
         step_cb = None if on_step is None else (lambda s, rec, m=m: on_step(m * cfg.train.steps + s, rec))
         trainer = Trainer(graph, mcfg, member_dir, device=device, dist_ctx=dist_ctx, on_step=step_cb)
         results.append(trainer.fit(resume=resume))
@@ -73,8 +73,7 @@ def train_ensemble(
         result.popularity_readout = None if choice is None else choice.to_dict()
     del held
     refit = cfg.train.refit_steps > 0 and trainer.sampler.val.rel.size > 0
-    for m, member_dir in enumerate(member_dirs(out_dir, k)):
-        mcfg = member_config(cfg, m)
+    for m, (mcfg, member_dir) in enumerate(members):
         final = finals[m]
         if refit:
             final = refit_on_every_edge(graph, mcfg, member_dir, final, resume=resume, device=device, dist_ctx=dist_ctx)

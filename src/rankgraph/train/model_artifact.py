@@ -115,7 +115,8 @@ def load_model(model_dir: str | os.PathLike[str], device: str = "cpu") -> tuple[
         members = []
         for rel in manifest["members"]:
             if not isinstance(rel, str) or not rel.startswith(f"{MEMBERS}/") or ".." in Path(rel).parts:
-                raise ArtifactError(f"{model_dir / MANIFEST}: member {rel!r} is not a directory under {MEMBERS}/")
+                where = model_dir / MANIFEST
+                raise ArtifactError(f"{where}: member {rel!r} is not a directory under {MEMBERS}/")
             members.append(load_model(model_dir / rel, device)[0])
         if not members:
             raise ArtifactError(f"{model_dir / MANIFEST}: an ensemble without members")

@@ -163,13 +163,13 @@ class PositiveSampler:
         self.dst_types = [r.dst_type for r in self.relations]
         rels, srcs, dsts, ws, times, val_mask = [], [], [], [], [], []
         keep_time = cfg.recency_half_life is not None
+        split_seed = cfg.seed if cfg.split_seed is None else cfg.split_seed
         newest = temporal_cutoff(self.relations, cfg.val_fraction) if cfg.val_split == "temporal" else None
         for i, rel in enumerate(self.relations):
             src = np.asarray(rel.indices, dtype=np.int64)
             dst = rel.dst_index()
             w = np.asarray(rel.weight, dtype=np.float64)
             pair_id = min(rel.name, rel.reverse or rel.name)
-            split_seed = cfg.seed if cfg.split_seed is None else cfg.split_seed
             salt = int.from_bytes(pair_id.encode()[:8].ljust(8, b"\0"), "little") ^ split_seed
             if newest is not None and rel.time is not None:
                 held = np.asarray(rel.time) >= newest
@@ -180,13 +180,16 @@ class PositiveSampler:
             dsts.append(dst)
             ws.append(np.clip(w, 0.0, None))
             if keep_time:
-                times.append(np.full(src.shape[0], NO_TIME, np.int64) if rel.time is None else np.asarray(rel.time, np.int64))
+                untimed = rel.time is None
+                times.append(np.full(src.shape[0], NO_TIME, np.int64) if untimed else np.asarray(rel.time, np.int64))
             val_mask.append(held)
         rel_a, src_a, dst_a, w_a = (np.concatenate(x) for x in (rels, srcs, dsts, ws))
         t_a = np.concatenate(times) if keep_time else None
         held_a = np.concatenate(val_mask)
-        self.train = PositiveSplit(rel_a[~held_a], src_a[~held_a], dst_a[~held_a], w_a[~held_a], None if t_a is None else t_a[~held_a])
-        self.val = PositiveSplit(rel_a[held_a], src_a[held_a], dst_a[held_a], w_a[held_a], None if t_a is None else t_a[held_a])
+        self.train, self.val = (
+            PositiveSplit(rel_a[side], src_a[side], dst_a[side], w_a[side], None if t_a is None else t_a[side])
+            for side in (~held_a, held_a)
+        )
         if self.train.rel.size == 0:
             raise ConfigError(f"train.val_fraction = {cfg.val_fraction} leaves no training edge to draw positives from")
         self.prob = self._edge_probabilities(cfg)
