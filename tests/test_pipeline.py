@@ -94,25 +94,14 @@ def test_evaluate_command_matches_the_run(tiny_run: Path, tmp_path: Path) -> Non
     assert again["engagement_recall"] == metrics["methods"]["rankgraph"]["engagement_recall"]
 
 
-def test_tang_run_tunes_the_popularity_window_and_embeds_with_it(tmp_path: Path) -> None:
+def test_tang_run_tunes_the_popularity_window_and_embeds_with_it(tmp_path: Path, tiny_tang_crawl: Path) -> None:
     """A tiny Tang crawl through `rankgraph run`: temporal hold-out, the window grid, and
     embeddings whose log q counts the chosen window."""
-    import scipy.io
-
     from rankgraph.embed.export import item_log_popularity
 
-    rng = np.random.default_rng(0)
-    n = 3000
-    users = rng.integers(1, 121, n)
-    products = rng.integers(1, 151, n)
-    times = np.sort(rng.integers(1_100_000_000, 1_300_000_000, n))  # ~6 years
-    ratings = np.stack([users, products, products % 5 + 1, rng.integers(1, 6, n), np.full(n, 3), times], 1)
-    crawl = tmp_path / "crawl"
-    crawl.mkdir()
-    scipy.io.savemat(crawl / "tiny_rating_with_timestamp.mat", {"rating": ratings.astype(np.int32)})
     out = tmp_path / "run"
     overrides = FAST + ["train.refit_steps=2"]
-    run_pipeline(RunOptions(out=out, dataset="tang", path=crawl, overrides=overrides, baselines=["popularity"], report=False))
+    run_pipeline(RunOptions(out=out, dataset="tang", path=tiny_tang_crawl, overrides=overrides, baselines=["popularity"], report=False))
 
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["config"]["train"]["val_split"] == "temporal"

@@ -7,7 +7,7 @@ end of the counted window as test events sit from the cut; it tunes the window a
 each lag and on the mean over lags, and scores each choice on RUN_DIR's test period.
 docs/results.md, round 6 (on a validation-year run from `validation_year.py`):
 
-    python experiments/ciao/readout_horizon.py RUN_DIR MODEL_DIR:SEED [--horizon-days 365]
+    python experiments/ciao/readout_horizon.py RUN_DIR MODEL_DIR:SEED [--horizon-days 365] [--set key=value ...]
 """
 
 from __future__ import annotations
@@ -66,11 +66,14 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--config", type=Path, help="the run's config (default: RUN_DIR/data/rankgraph.yaml)")
     parser.add_argument("model", help="MODEL_DIR:SEED, trained on RUN_DIR's graph")
     parser.add_argument("--horizon-days", type=float, default=365.0)
+    parser.add_argument("--set", dest="overrides", action="append", default=[], help="config override key=value")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     graph = HeteroGraph.load(args.run_dir / "graph")
     model_dir, seed = args.model.rsplit(":", 1)
-    cfg = load_config(args.config or args.run_dir / "data" / "rankgraph.yaml", ["train.tensorboard=false", f"train.seed={int(seed)}"])
+    cfg = load_config(
+        args.config or args.run_dir / "data" / "rankgraph.yaml", ["train.tensorboard=false", *args.overrides, f"train.seed={int(seed)}"]
+    )
     trainer = Trainer(graph, cfg, model_dir)
     trainer.fit(resume=True)
     heldout = trainer.heldout_vectors()

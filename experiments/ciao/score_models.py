@@ -43,6 +43,11 @@ from rankgraph.model.inference import layerwise_embed
 from rankgraph.train.trainer import Trainer
 
 
+def rounded(value: float | None) -> float | None:
+    """A figure as the tables print it; None where no user could be scored."""
+    return None if value is None else round(value, 4)
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir", type=Path)
@@ -87,8 +92,8 @@ def main(argv: list[str]) -> None:
         "train_s": round(trained - started),
         "tune_s": round(tuned - trained),
         "readout": readout,
-        **{k: (None if v is None else round(v, 4)) for k, v in headline(metrics, 100).items()},
-        "by_activity": {b: round(v["recall@100"], 4) for b, v in metrics["user_item"]["by_activity"].items()},
+        **{k: rounded(v) for k, v in headline(metrics, 100).items()},
+        "by_activity": {b: rounded(v["recall@100"]) for b, v in metrics["user_item"]["by_activity"].items()},
         "trials": choice.trials,
     }
     print(json.dumps({k: v for k, v in row.items() if k != "trials"}), flush=True)

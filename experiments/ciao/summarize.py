@@ -25,12 +25,15 @@ def main(argv: list[str]) -> None:
         sys.exit(__doc__)
     run_dir, results = Path(argv[0]), Path(argv[1])
     methods = json.loads((run_dir / "metrics.json").read_text())["methods"]
-    baseline = {c: max(headline(methods[m], 100)[c] or 0.0 for m in ("als", "lightgcn")) for c in COLUMNS}
+    compared = [m for m in ("als", "lightgcn") if m in methods]
+    if not compared:
+        sys.exit(f"{run_dir / 'metrics.json'}: neither ALS nor LightGCN was run (rankgraph run --baselines als,lightgcn)")
+    baseline = {c: max(headline(methods[m], 100)[c] or 0.0 for m in compared) for c in COLUMNS}
     rows = {}
     for line in results.read_text().splitlines():
         row = json.loads(line)
         rows[row["tag"]] = row  # a tag scored again replaces its earlier row
-    print("stronger of ALS / LightGCN: " + ", ".join(f"{c} {baseline[c]:.4f}" for c in COLUMNS))
+    print(f"stronger of {' / '.join(compared)}: " + ", ".join(f"{c} {baseline[c]:.4f}" for c in COLUMNS))
     for group in argv[2:]:
         name, _, tags = group.partition("=")
         missing = [t for t in tags.split(",") if t not in rows]
