@@ -33,7 +33,9 @@ from rankgraph.evaluate.protocol import self_exclusion
 class DomainOffsetRecommender:
     """The popularity read-out of `rankgraph.embed.readout` plus a per-domain offset."""
 
-    def __init__(self, emb: EmbeddingSet, data: EvalData, readout: PopularityReadout, index_cfg) -> None:
+    def __init__(
+        self, emb: EmbeddingSet, data: EvalData, readout: PopularityReadout, index_cfg
+    ) -> None:
         items, _, _ = emb.stacked_items(data.item_types)
         self.items = np.asarray(items, np.float32)
         self.users = np.asarray(emb.types[emb.user_type].vectors, np.float32)
@@ -49,18 +51,26 @@ class DomainOffsetRecommender:
         self.index = EmbeddingIndex(targets, index_cfg)
         self.user_delta = self.item_delta = 0.0
 
-    def _query(self, vectors: np.ndarray, beta: float, unfamiliar: np.ndarray, delta: float) -> np.ndarray:
+    def _query(
+        self, vectors: np.ndarray, beta: float, unfamiliar: np.ndarray, delta: float
+    ) -> np.ndarray:
         beta_column = np.full((vectors.shape[0], 1), beta, np.float32)
-        return np.concatenate([vectors / self.readout.temperature, beta_column, delta * unfamiliar], axis=1).astype(np.float32)
+        return np.concatenate(
+            [vectors / self.readout.temperature, beta_column, delta * unfamiliar], axis=1
+        ).astype(np.float32)
 
     def score_users(self, user_rows, k, exclude=None):
         rows = np.asarray(user_rows, np.int64)
-        query = self._query(self.users[rows], self.readout.users, 1.0 - self.user_domain[rows], self.user_delta)
+        query = self._query(
+            self.users[rows], self.readout.users, 1.0 - self.user_domain[rows], self.user_delta
+        )
         return self.index.search(query, k, exclude=exclude)
 
     def similar_items(self, item_rows, k):
         rows = np.asarray(item_rows, np.int64)
-        query = self._query(self.items[rows], self.readout.items, 1.0 - self.item_domain[rows], self.item_delta)
+        query = self._query(
+            self.items[rows], self.readout.items, 1.0 - self.item_domain[rows], self.item_delta
+        )
         scores, neighbours = self.index.search(query, k, exclude=self_exclusion(rows))
         return probability_scale(scores, self.readout.temperature), neighbours
 
@@ -68,7 +78,9 @@ class DomainOffsetRecommender:
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--config", type=Path, help="the run's config (default: RUN_DIR/data/rankgraph.yaml)")
+    parser.add_argument(
+        "--config", type=Path, help="the run's config (default: RUN_DIR/data/rankgraph.yaml)"
+    )
     parser.add_argument("--user-deltas", default="-1,0,0.5,1,2,4")
     parser.add_argument("--item-deltas", default="0,0.5,1,2,4")
     args = parser.parse_args(argv)
@@ -83,12 +95,30 @@ def main(argv: list[str]) -> None:
     for delta in (float(d) for d in args.user_deltas.split(",")):
         recommender.user_delta = delta
         figures = headline(evaluate(data, recommender, cfg.evaluate, parts=("user_item",)), 100)
-        print(json.dumps({"user delta": delta, "R@100": round(figures["R@100"], 4), "R@100 xd": round(figures["R@100 xd"], 4)}))
+        print(
+            json.dumps(
+                {
+                    "user delta": delta,
+                    "R@100": round(figures["R@100"], 4),
+                    "R@100 xd": round(figures["R@100 xd"], 4),
+                }
+            )
+        )
     recommender.user_delta = 0.0
     for delta in (float(d) for d in args.item_deltas.split(",")):
         recommender.item_delta = delta
-        figures = headline(evaluate(data, recommender, cfg.evaluate, parts=("engagement_recall",)), 100)
-        print(json.dumps({"item delta": delta, "ER@100": round(figures["ER@100"], 4), "ER@100 xd": round(figures["ER@100 xd"], 4)}))
+        figures = headline(
+            evaluate(data, recommender, cfg.evaluate, parts=("engagement_recall",)), 100
+        )
+        print(
+            json.dumps(
+                {
+                    "item delta": delta,
+                    "ER@100": round(figures["ER@100"], 4),
+                    "ER@100 xd": round(figures["ER@100 xd"], 4),
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

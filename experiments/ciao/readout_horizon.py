@@ -24,7 +24,7 @@ import torch
 from rankgraph.config import load_config
 from rankgraph.data.events import read_events
 from rankgraph.embed.export import embedding_set_from_vectors
-from rankgraph.evaluate.compare import eval_data_for, embedding_recommender, headline
+from rankgraph.evaluate.compare import embedding_recommender, eval_data_for, headline
 from rankgraph.evaluate.evaluator import evaluate
 from rankgraph.evaluate.readout import heldout_eval_data, tune_readout
 from rankgraph.graph.store import HeteroGraph
@@ -42,19 +42,30 @@ def lagged_log_q(relations: list, item_types: list[str], fraction: float, until:
     for rel in relations:
         t = np.asarray(rel.time)
         counted = (t >= since) & (t <= until)
-        degree[rel.dst_type] = degree.get(rel.dst_type, 0.0) + np.bincount(rel.dst_index()[counted], minlength=rel.num_dst)
+        degree[rel.dst_type] = degree.get(rel.dst_type, 0.0) + np.bincount(
+            rel.dst_index()[counted], minlength=rel.num_dst
+        )
     total = sum(float((d + 1.0).sum()) for d in degree.values())
-    return np.concatenate([np.log((degree[t] + 1.0) / total) for t in item_types]).astype(np.float32)
+    return np.concatenate([np.log((degree[t] + 1.0) / total) for t in item_types]).astype(
+        np.float32
+    )
 
 
-def choose(trials: dict[tuple[float, float], dict[int, tuple[float, float]]], lags: list[int]) -> tuple[float, float, float]:
+def choose(
+    trials: dict[tuple[float, float], dict[int, tuple[float, float]]], lags: list[int]
+) -> tuple[float, float, float]:
     """(window, user beta, item beta) maximising the recalls averaged over `lags`, as
     `rankgraph.evaluate.readout.tune_readout` chooses (ties: smaller beta, longer window)."""
     best = None
     for fraction in sorted({f for f, _ in trials}, reverse=True):
         betas = sorted(b for f, b in trials if f == fraction)
-        side = [max(betas, key=lambda b: (np.mean([trials[fraction, b][lag][s] for lag in lags]), -b)) for s in (0, 1)]
-        total = sum(np.mean([trials[fraction, b][lag][s] for lag in lags]) for s, b in enumerate(side))
+        side = [
+            max(betas, key=lambda b: (np.mean([trials[fraction, b][lag][s] for lag in lags]), -b))
+            for s in (0, 1)
+        ]
+        total = sum(
+            np.mean([trials[fraction, b][lag][s] for lag in lags]) for s, b in enumerate(side)
+        )
         if best is None or total > best[0]:
             best = (total, fraction, side[0], side[1])
     return best[1], best[2], best[3]
@@ -63,52 +74,97 @@ def choose(trials: dict[tuple[float, float], dict[int, tuple[float, float]]], la
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--config", type=Path, help="the run's config (default: RUN_DIR/data/rankgraph.yaml)")
+    parser.add_argument(
+        "--config", type=Path, help="the run's config (default: RUN_DIR/data/rankgraph.yaml)"
+    )
     parser.add_argument("model", help="MODEL_DIR:SEED, trained on RUN_DIR's graph")
     parser.add_argument("--horizon-days", type=float, default=365.0)
-    parser.add_argument("--set", dest="overrides", action="append", default=[], help="config override key=value")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], help="config override key=value"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     graph = HeteroGraph.load(args.run_dir / "graph")
     model_dir, seed = args.model.rsplit(":", 1)
     cfg = load_config(
-        args.config or args.run_dir / "data" / "rankgraph.yaml", ["train.tensorboard=false", *args.overrides, f"train.seed={int(seed)}"]
+        args.config or args.run_dir / "data" / "rankgraph.yaml",
+        ["train.tensorboard=false", *args.overrides, f"train.seed={int(seed)}"],
     )
     trainer = Trainer(graph, cfg, model_dir)
     trainer.fit(resume=True)
     heldout = trainer.heldout_vectors()
     user_type = cfg.data.user_type
     val = trainer.sampler.val
-    held = [(name, val.src[val.rel == i], val.dst[val.rel == i]) for i, name in enumerate(trainer.sampler.names)]
+    held = [
+        (name, val.src[val.rel == i], val.dst[val.rel == i])
+        for i, name in enumerate(trainer.sampler.names)
+    ]
     data = heldout_eval_data(trainer.graph, held, user_type)
     relations = [
-        r for r in trainer.graph.relations.values() if r.kind == "engagement" and r.src_type == user_type and r.dst_type != user_type
+        r
+        for r in trainer.graph.relations.values()
+        if r.kind == "engagement" and r.src_type == user_type and r.dst_type != user_type
     ]
     train_end = int(max(np.asarray(r.time).max() for r in relations))
-    span = int(max(np.asarray(r.time).max() for r in graph.relations.values() if r.name in {x.name for x in relations})) - train_end
+    span = (
+        int(
+            max(
+                np.asarray(r.time).max()
+                for r in graph.relations.values()
+                if r.name in {x.name for x in relations}
+            )
+        )
+        - train_end
+    )
     gap = max(0, int(args.horizon_days * DAY) - span)
     lags = [0, gap // 2, gap]
-    print(f"held-out span {span / DAY:.0f} days; lags {[round(x / DAY) for x in lags]} days", flush=True)
+    print(
+        f"held-out span {span / DAY:.0f} days; lags {[round(x / DAY) for x in lags]} days",
+        flush=True,
+    )
     items = np.concatenate([heldout[t] for t in data.item_types])
-    ecfg = replace(cfg.evaluate, max_users=min(cfg.evaluate.max_users or READOUT_MAX_USERS, READOUT_MAX_USERS))
+    ecfg = replace(
+        cfg.evaluate, max_users=min(cfg.evaluate.max_users or READOUT_MAX_USERS, READOUT_MAX_USERS)
+    )
     trials: dict[tuple[float, float], dict[int, tuple[float, float]]] = {}
     k = ecfg.tuning_k
     for lag in lags:
-        log_q = {f: lagged_log_q(relations, data.item_types, f, train_end - lag) for f in ecfg.popularity_recent_grid}
-        choice = tune_readout(heldout[user_type], items, log_q, data, ecfg, trainer.tcfg.temperature, ecfg.popularity_readout_grid)
+        log_q = {
+            f: lagged_log_q(relations, data.item_types, f, train_end - lag)
+            for f in ecfg.popularity_recent_grid
+        }
+        choice = tune_readout(
+            heldout[user_type],
+            items,
+            log_q,
+            data,
+            ecfg,
+            trainer.tcfg.temperature,
+            ecfg.popularity_readout_grid,
+        )
         for t in choice.trials:
-            trials.setdefault((t["recent_fraction"], t["beta"]), {})[lag] = (t[f"user_item.recall@{k}"], t[f"engagement_recall.recall@{k}"])
+            trials.setdefault((t["recent_fraction"], t["beta"]), {})[lag] = (
+                t[f"user_item.recall@{k}"],
+                t[f"engagement_recall.recall@{k}"],
+            )
     choices = {f"lag {round(lag / DAY)} days": choose(trials, [lag]) for lag in lags}
     choices["mean over lags"] = choose(trials, lags)
     trainer.model.load_state_dict(trainer.final_state())
-    vectors = {t: np.asarray(v) for t, v in layerwise_embed(trainer.model, graph, device="cpu").items()}
+    vectors = {
+        t: np.asarray(v) for t, v in layerwise_embed(trainer.model, graph, device="cpu").items()
+    }
     events = read_events(cfg.data)
     cut = json.loads((args.run_dir / "metrics.json").read_text())["cut"]
     for name, (fraction, users, items_beta) in choices.items():
         readout = {"users": users, "items": items_beta, "recent_fraction": fraction}
         emb = embedding_set_from_vectors(graph, vectors, cfg, meta={"popularity_readout": readout})
         test = eval_data_for(emb, events, cut)
-        metrics = evaluate(test, embedding_recommender(emb, test, cfg), cfg.evaluate, parts=("engagement_recall", "user_item"))
+        metrics = evaluate(
+            test,
+            embedding_recommender(emb, test, cfg),
+            cfg.evaluate,
+            parts=("engagement_recall", "user_item"),
+        )
         figures = {c: None if v is None else round(v, 4) for c, v in headline(metrics, 100).items()}
         print(json.dumps({"tuned on": name, "readout": readout, **figures}), flush=True)
 

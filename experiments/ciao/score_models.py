@@ -35,7 +35,7 @@ import torch
 from rankgraph.config import load_config
 from rankgraph.data.events import read_events
 from rankgraph.embed.export import embedding_set_from_vectors
-from rankgraph.evaluate.compare import eval_data_for, embedding_recommender, headline
+from rankgraph.evaluate.compare import embedding_recommender, eval_data_for, headline
 from rankgraph.evaluate.evaluator import evaluate
 from rankgraph.graph.store import HeteroGraph
 from rankgraph.model.ensemble import combine_member_vectors
@@ -51,10 +51,14 @@ def rounded(value: float | None) -> float | None:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--config", type=Path, help="the run's config (default: RUN_DIR/data/rankgraph.yaml)")
+    parser.add_argument(
+        "--config", type=Path, help="the run's config (default: RUN_DIR/data/rankgraph.yaml)"
+    )
     parser.add_argument("tag")
     parser.add_argument("models", nargs="+", help="MODEL_DIR:SEED, one per member")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], help="config override key=value")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], help="config override key=value"
+    )
     parser.add_argument("--results", type=Path, default=Path("results.jsonl"))
     return parser.parse_args(argv)
 
@@ -74,17 +78,32 @@ def main(argv: list[str]) -> None:
         trainer.fit(resume=True)
         heldout.append(trainer.heldout_vectors())
         trainer.model.load_state_dict(trainer.final_state())
-        full.append({t: np.asarray(v) for t, v in layerwise_embed(trainer.model, graph, device="cpu").items()})
+        full.append(
+            {
+                t: np.asarray(v)
+                for t, v in layerwise_embed(trainer.model, graph, device="cpu").items()
+            }
+        )
     trained = time.time()
     if len(args.models) == 1:
         choice, vectors = trainer.tune_readout(), full[0]
     else:
-        choice, vectors = trainer.tune_readout(vectors=combine_member_vectors(heldout)), combine_member_vectors(full)
+        choice, vectors = (
+            trainer.tune_readout(vectors=combine_member_vectors(heldout)),
+            combine_member_vectors(full),
+        )
     tuned = time.time()
-    readout = {k: v for k, v in choice.to_dict().items() if k in ("users", "items", "recent_fraction")}
+    readout = {
+        k: v for k, v in choice.to_dict().items() if k in ("users", "items", "recent_fraction")
+    }
     emb = embedding_set_from_vectors(graph, vectors, cfg, meta={"popularity_readout": readout})
     data = eval_data_for(emb, read_events(cfg.data), run_metrics["cut"])
-    metrics = evaluate(data, embedding_recommender(emb, data, cfg), cfg.evaluate, parts=("engagement_recall", "user_item"))
+    metrics = evaluate(
+        data,
+        embedding_recommender(emb, data, cfg),
+        cfg.evaluate,
+        parts=("engagement_recall", "user_item"),
+    )
     row = {
         "tag": args.tag,
         "models": args.models,
@@ -93,7 +112,9 @@ def main(argv: list[str]) -> None:
         "tune_s": round(tuned - trained),
         "readout": readout,
         **{k: rounded(v) for k, v in headline(metrics, 100).items()},
-        "by_activity": {b: rounded(v["recall@100"]) for b, v in metrics["user_item"]["by_activity"].items()},
+        "by_activity": {
+            b: rounded(v["recall@100"]) for b, v in metrics["user_item"]["by_activity"].items()
+        },
         "trials": choice.trials,
     }
     print(json.dumps({k: v for k, v in row.items() if k != "trials"}), flush=True)

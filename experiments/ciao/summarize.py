@@ -27,26 +27,35 @@ def main(argv: list[str]) -> None:
     methods = json.loads((run_dir / "metrics.json").read_text())["methods"]
     compared = [m for m in ("als", "lightgcn") if m in methods]
     if not compared:
-        sys.exit(f"{run_dir / 'metrics.json'}: neither ALS nor LightGCN was run (rankgraph run --baselines als,lightgcn)")
+        sys.exit(
+            f"{run_dir / 'metrics.json'}: neither ALS nor LightGCN was run (rankgraph run --baselines als,lightgcn)"
+        )
     baseline = {c: max(headline(methods[m], 100)[c] or 0.0 for m in compared) for c in COLUMNS}
     rows = {}
     for line in results.read_text().splitlines():
         row = json.loads(line)
         rows[row["tag"]] = row  # a tag scored again replaces its earlier row
-    print(f"stronger of {' / '.join(compared)}: " + ", ".join(f"{c} {baseline[c]:.4f}" for c in COLUMNS))
+    print(
+        f"stronger of {' / '.join(compared)}: "
+        + ", ".join(f"{c} {baseline[c]:.4f}" for c in COLUMNS)
+    )
     for group in argv[2:]:
         name, _, tags = group.partition("=")
         missing = [t for t in tags.split(",") if t not in rows]
         if missing:
             sys.exit(f"{results}: no row tagged {', '.join(missing)}")
-        values = {c: np.array([rows[t][c] for t in tags.split(",")], dtype=np.float64) for c in (*COLUMNS, "NDCG@100")}
+        values = {
+            c: np.array([rows[t][c] for t in tags.split(",")], dtype=np.float64)
+            for c in (*COLUMNS, "NDCG@100")
+        }
         print(f"{name} ({len(tags.split(','))} runs)")
         for column, v in values.items():
             spread = v.std(ddof=1) if v.size > 1 else float("nan")
             line = f"  {column:10s} {v.mean():.4f} ± {spread:.4f}"
             if column in baseline:
                 margin = v.mean() - baseline[column]
-                line += f"  margin {margin:+.4f}: {'beaten' if margin > spread else 'level' if margin > -spread else 'behind'}"
+                verdict = "beaten" if margin > spread else "level" if margin > -spread else "behind"
+                line += f"  margin {margin:+.4f}: {verdict}"
             print(line)
 
 

@@ -30,7 +30,9 @@ def main(argv: list[str]) -> None:
     source, out = Path(argv[0]), Path(argv[1])
     config = yaml.safe_load((source / "rankgraph.yaml").read_text())
     if config["data"].get("time_unit") != "seconds" or "train_until" not in config.get("graph", {}):
-        sys.exit(f"{source / 'rankgraph.yaml'}: needs data.time_unit seconds and graph.train_until (a converted Tang crawl)")
+        sys.exit(
+            f"{source / 'rankgraph.yaml'}: needs data.time_unit seconds and graph.train_until (a converted Tang crawl)"
+        )
     cut = parse_cut(config["graph"]["train_until"])
     with atomic_dir(out) as tmp:
         for name in config["data"]["events"]:
@@ -38,13 +40,17 @@ def main(argv: list[str]) -> None:
             kept = events.filter(pc.less(events[config["data"]["columns"]["ts"]], cut))
             (tmp / name).parent.mkdir(parents=True, exist_ok=True)
             pq.write_table(kept, tmp / name)
-            print(f"{name}: kept {kept.num_rows:,} of {events.num_rows:,} events (before {format_cut(cut)})")
+            print(
+                f"{name}: kept {kept.num_rows:,} of {events.num_rows:,} events (before {format_cut(cut)})"
+            )
         for edge in config["data"].get("side_edges", []):
             (tmp / edge["path"]).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source / edge["path"], tmp / edge["path"])  # untimed: the same links
         config["graph"]["train_until"] = format_cut(cut - SECONDS_PER_YEAR)
         (tmp / "rankgraph.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    print(f"wrote {out}: train until {config['graph']['train_until']}, validation year up to {format_cut(cut)}")
+    print(
+        f"wrote {out}: train until {config['graph']['train_until']}, validation year up to {format_cut(cut)}"
+    )
 
 
 if __name__ == "__main__":

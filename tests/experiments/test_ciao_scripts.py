@@ -17,7 +17,13 @@ from rankgraph.evaluate.compare import headline
 from rankgraph.pipeline import RunOptions, run_pipeline
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "experiments" / "ciao"
-FAST = ["train.steps=6", "train.eval_every=3", "train.batch_size=256", "model.dim=16", "model.num_layers=1"]
+FAST = [
+    "train.steps=6",
+    "train.eval_every=3",
+    "train.batch_size=256",
+    "model.dim=16",
+    "model.num_layers=1",
+]
 
 
 def script(name: str) -> ModuleType:
@@ -30,7 +36,16 @@ def script(name: str) -> ModuleType:
 @pytest.fixture
 def tang_run(tmp_path: Path, tiny_tang_crawl: Path) -> Path:
     out = tmp_path / "run"
-    run_pipeline(RunOptions(out=out, dataset="tang", path=tiny_tang_crawl, overrides=FAST, baselines=["popularity", "als"], report=False))
+    run_pipeline(
+        RunOptions(
+            out=out,
+            dataset="tang",
+            path=tiny_tang_crawl,
+            overrides=FAST,
+            baselines=["popularity", "als"],
+            report=False,
+        )
+    )
     return out
 
 
@@ -38,18 +53,34 @@ def rounded(figures: dict) -> dict:
     return {k: None if v is None else round(v, 4) for k, v in figures.items()}
 
 
-def test_scripts_reproduce_the_run_and_score_an_ensemble(tang_run: Path, tmp_path: Path, capsys) -> None:
+def test_scripts_reproduce_the_run_and_score_an_ensemble(
+    tang_run: Path, tmp_path: Path, capsys
+) -> None:
     results = tmp_path / "results.jsonl"
     fast = [a for o in FAST for a in ("--set", o)]
     score = script("score_models")
-    score.main([str(tang_run), "run_model", f"{tang_run / 'model'}:0", "--results", str(results), *fast])
-    score.main([str(tang_run), "pair", f"{tang_run / 'model'}:0", f"{tmp_path / 's1'}:1", "--results", str(results), *fast])
+    score.main(
+        [str(tang_run), "run_model", f"{tang_run / 'model'}:0", "--results", str(results), *fast]
+    )
+    score.main(
+        [
+            str(tang_run),
+            "pair",
+            f"{tang_run / 'model'}:0",
+            f"{tmp_path / 's1'}:1",
+            "--results",
+            str(results),
+            *fast,
+        ]
+    )
     rows = {r["tag"]: r for r in map(json.loads, results.read_text().splitlines())}
     run = json.loads((tang_run / "metrics.json").read_text())
     expected = rounded(headline(run["methods"]["rankgraph"], 100))
     assert {k: rows["run_model"][k] for k in expected} == expected  # the run's own figures
     tuned = run["methods"]["rankgraph"]["training"]["popularity_readout"]
-    assert rows["run_model"]["readout"] == {k: tuned[k] for k in ("users", "items", "recent_fraction")}
+    assert rows["run_model"]["readout"] == {
+        k: tuned[k] for k in ("users", "items", "recent_fraction")
+    }
     assert (tmp_path / "s1" / "checkpoints").is_dir() and rows["pair"]["models"][1].endswith("s1:1")
 
     capsys.readouterr()
@@ -62,7 +93,9 @@ def test_scripts_reproduce_the_run_and_score_an_ensemble(tang_run: Path, tmp_pat
     (tmp_path / "popularity_only").mkdir()
     (tmp_path / "popularity_only" / "metrics.json").write_text(json.dumps(run))
     with pytest.raises(SystemExit, match="neither ALS nor LightGCN"):
-        script("summarize").main([str(tmp_path / "popularity_only"), str(results), "both=run_model,pair"])
+        script("summarize").main(
+            [str(tmp_path / "popularity_only"), str(results), "both=run_model,pair"]
+        )
 
 
 def test_readout_analyses_at_zero_reproduce_the_tuned_readout(tang_run: Path, capsys) -> None:
@@ -76,29 +109,40 @@ def test_readout_analyses_at_zero_reproduce_the_tuned_readout(tang_run: Path, ca
     assert (user["R@100"], user["R@100 xd"]) == (expected["R@100"], expected["R@100 xd"])
     assert (item["ER@100"], item["ER@100 xd"]) == (expected["ER@100"], expected["ER@100 xd"])
 
-    script("readout_horizon").main([str(tang_run), f"{tang_run / 'model'}:0", *[a for o in FAST for a in ("--set", o)]])
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    script("readout_horizon").main(
+        [str(tang_run), f"{tang_run / 'model'}:0", *[a for o in FAST for a in ("--set", o)]]
+    )
+    lines = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")
+    ]
     at_zero = next(line for line in lines if line["tuned on"] == "lag 0 days")
     assert at_zero["readout"] == {k: tuned[k] for k in ("users", "items", "recent_fraction")}
     assert {k: at_zero[k] for k in expected} == expected
     assert any(line["tuned on"] == "mean over lags" for line in lines)
 
 
-def test_validation_year_keeps_events_before_the_cut_and_moves_it_back_a_year(tang_run: Path, tmp_path: Path) -> None:
+def test_validation_year_keeps_events_before_the_cut_and_moves_it_back_a_year(
+    tang_run: Path, tmp_path: Path
+) -> None:
     source = tang_run / "data"
     config = yaml.safe_load((source / "rankgraph.yaml").read_text())
     cut = parse_cut(config["graph"]["train_until"])
     script("validation_year").main([str(source), str(tmp_path / "val")])
     moved = yaml.safe_load((tmp_path / "val" / "rankgraph.yaml").read_text())
     assert parse_cut(moved["graph"]["train_until"]) == cut - SECONDS_PER_YEAR
-    events, kept = pq.read_table(source / "events.parquet"), pq.read_table(tmp_path / "val" / "events.parquet")
+    events, kept = (
+        pq.read_table(source / "events.parquet"),
+        pq.read_table(tmp_path / "val" / "events.parquet"),
+    )
     ts = kept.column("ts").to_numpy()
     assert ts.max() < cut and kept.num_rows == int((events.column("ts").to_numpy() < cut).sum())
     assert moved["data"] == config["data"] and moved["train"] == config["train"]
 
 
 def test_validation_year_refuses_data_without_a_dated_cut(tmp_path: Path) -> None:
-    (tmp_path / "rankgraph.yaml").write_text(yaml.safe_dump({"data": {"time_unit": "period"}, "graph": {}}))
+    (tmp_path / "rankgraph.yaml").write_text(
+        yaml.safe_dump({"data": {"time_unit": "period"}, "graph": {}})
+    )
     with pytest.raises(SystemExit, match="graph.train_until"):
         script("validation_year").main([str(tmp_path), str(tmp_path / "out")])
 
