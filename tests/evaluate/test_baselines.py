@@ -3,6 +3,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from rankgraph.capabilities import WITH_IMPLICIT
@@ -76,3 +77,22 @@ def test_tuning_maximises_recall_at_the_headline_k_unless_told_otherwise(data):
     assert all("user_item.all.recall@1" in t for t in trials)
     with pytest.raises(ValueError, match="tune_k"):
         replace(cfg, tune_k=7)
+
+
+def test_tuning_adds_the_weighted_cross_domain_slice_when_asked(planted_events):
+    # every fifth item moves to a shared domain "x" that many users first meet late in train
+    item = planted_events.column("item_id").to_numpy()
+    domain = np.where(item % 5 == 0, "x", planted_events.column("domain").to_numpy(zero_copy_only=False))
+    events = planted_events.set_column(planted_events.schema.get_field_index("domain"), "domain", pa.array(domain))
+    data = EvalData.from_events(events, cut=100)
+    grid = {"neighbours": [5, 50], "alpha": [0.5]}
+    cfg = replace(CFG, tune_cross_domain_weight=2.0)
+    _, trials = tune(ItemCF, grid, data, cfg)
+    val = data.carve_validation(cfg.validation_fraction)
+    for trial in trials:
+        got = evaluate(val, ItemCF(**trial["params"]).fit(val), cfg, parts=("user_item",))["user_item"]
+        overall, cross = got["all"]["recall@10"], got["cross_domain"]["recall@10"]
+        assert cross > 0  # the slice is really there, so the weight changes the score
+        assert trial["user_item.all.recall@10"] == pytest.approx(overall + 2.0 * cross)
+    with pytest.raises(ValueError, match="tune_cross_domain_weight"):
+        replace(CFG, tune_cross_domain_weight=-1.0)

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from rankgraph.config.evaluate import EvaluateConfig, IndexConfig
-from rankgraph.evaluate.protocol import EmbeddingRecommender
 from rankgraph.embed.readout import PopularityReadout
+from rankgraph.evaluate.evaluator import target_pairs
+from rankgraph.evaluate.protocol import EmbeddingRecommender
 from rankgraph.evaluate.readout import heldout_eval_data, tune_readout
-from rankgraph.graph.store import HeteroGraph, Relation, csr_from_coo, reverse_relation
+from rankgraph.graph.store import (
+    FeatureColumn,
+    HeteroGraph,
+    Relation,
+    csr_from_coo,
+    reverse_relation,
+)
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -61,6 +70,55 @@ def test_heldout_eval_data_trains_on_the_graph_and_tests_on_held_out_edges() -> 
     assert (data.train.ts < data.cut).all() and (data.test.ts >= data.cut).all()
     # held-out edges of relations that are not user->item engagement are ignored
     assert heldout_eval_data(g, [("post__rev_engaged__user", np.array([0]), np.array([1]))], "user") is None
+
+
+def _with_post_domains(g: HeteroGraph, codes: list[int], vocab: list[str | None]) -> HeteroGraph:
+    column = FeatureColumn("domain", "categorical", np.asarray(codes, np.int64), cardinality=len(vocab))
+    g.features["post"] = {"domain": column}
+    g.meta["domains"] = {"post": vocab}
+    return g
+
+
+def test_heldout_eval_data_carries_item_domains_so_the_cross_domain_slice_exists() -> None:
+    g = _engagement_graph(np.array([0, 1, 1, 2]), np.array([0, 0, 1, 2]), 3, 4)
+    g = _with_post_domains(g, [1, 1, 2, 2], [None, "books", "games"])  # posts 0-1 books, 2-3 games
+    data = heldout_eval_data(g, [("user__engaged__post", np.array([0, 2]), np.array([3, 3]))], "user")
+    assert data.domains == ["books", "games"]
+    assert sorted(data.train.domain.tolist()) == [0, 0, 0, 1]
+    pairs = target_pairs(data)
+    # user 0 only read books, so a game is a new domain for them; user 2 already played games
+    assert dict(zip(pairs["user"].tolist(), pairs["cross_domain"].tolist())) == {0: True, 2: False}
+    # a graph without the domain feature has one unnamed domain and no cross-domain pairs
+    g = _engagement_graph(np.array([0]), np.array([0]), 1, 2)
+    plain = heldout_eval_data(g, [("user__engaged__post", np.array([0]), np.array([1]))], "user")
+    assert plain.domains == [""] and not target_pairs(plain)["cross_domain"].any()
+
+
+def test_cross_domain_weight_moves_the_user_beta_toward_new_domain_items() -> None:
+    # 100 posts: 0-49 in domain a, 50-99 in b; everyone engaged only with a. 150 users are
+    # placed on their held-out a-post by the embeddings; 50 go to one of ten popular b-posts
+    # next, which only popularity (beta > 0) can find
+    rng = np.random.default_rng(4)
+    n_users, n_posts, n_near = 200, 100, 150
+    train_i = rng.integers(0, 50, n_users)
+    g = _engagement_graph(np.arange(n_users), train_i, n_users, n_posts)
+    g = _with_post_domains(g, [1] * 50 + [2] * 50, [None, "a", "b"])
+    test_i = np.where(np.arange(n_users) < n_near, (train_i + 1) % 50, 50 + rng.integers(0, 10, n_users))
+    data = heldout_eval_data(g, [("user__engaged__post", np.arange(n_users), test_i)], "user")
+    items = _unit(rng.normal(size=(n_posts, 16)))
+    near = (np.arange(n_users) < n_near)[:, None]
+    users = _unit(np.where(near, items[test_i], items[train_i]) + 0.01 * rng.normal(size=(n_users, 16)))
+    log_q = np.full(n_posts, -10.0, np.float32)
+    log_q[50:60] = 0.0
+    cfg = EvaluateConfig(ks=[10], triggers=3, neighbours=10)
+    plain = tune_readout(users, items, log_q, data, cfg, temperature=0.1, grid=[0.0, 3.0])
+    cfg_xd = replace(cfg, tune_cross_domain_weight=1.0)
+    weighted = tune_readout(users, items, log_q, data, cfg_xd, temperature=0.1, grid=[0.0, 3.0])
+    by_beta = {t["beta"]: t for t in plain.trials}
+    assert by_beta[0.0]["user_item.recall@10"] > by_beta[3.0]["user_item.recall@10"]
+    assert by_beta[3.0]["user_item.cross_domain.recall@10"] > by_beta[0.0]["user_item.cross_domain.recall@10"]
+    assert plain.users == 0.0 and weighted.users == 3.0
+    assert weighted.metric == "recall@10 + 1 x cross_domain" and plain.metric == "recall@10"
 
 
 def test_tuning_picks_a_positive_beta_when_popularity_explains_the_held_out_edges() -> None:

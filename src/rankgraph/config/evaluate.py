@@ -31,6 +31,11 @@ class EvaluateConfig:
     # K of the recall that baseline tuning and the read-out tuning maximise; None = max(ks),
     # the headline K, so every method is tuned for the figure it is compared on
     tune_k: int | None = None
+    # weight of the cross-domain slice in every tuning objective (baselines' grid search and
+    # the read-out's betas alike, so comparisons stay fair): score = recall(all) + w *
+    # recall(cross_domain) at `tune_k`. 0 tunes for overall recall; > 0 trades some of it for
+    # items from domains the user never engaged with (cross-domain discovery)
+    tune_cross_domain_weight: float = 0.0
     # score = cosine / train.temperature + beta * log q(item), for user->item and item->item:
     # adds back the log-popularity that logQ-corrected training removed (0 = pure cosine).
     # "auto": the betas tuned on held-out edges at the end of training (embeddings manifest
@@ -51,6 +56,8 @@ class EvaluateConfig:
             raise ValueError(f"popularity_recent_grid must be fractions in (0, 1], got {self.popularity_recent_grid}")
         if not self.ks or any(k < 1 for k in self.ks):
             raise ValueError(f"ks must be positive cut-offs, got {self.ks}")
+        if not self.tune_cross_domain_weight >= 0.0:  # also rejects NaN
+            raise ValueError(f"tune_cross_domain_weight must be >= 0, got {self.tune_cross_domain_weight}")
         if self.tune_k is not None and self.tune_k not in self.ks:
             raise ValueError(f"tune_k {self.tune_k} must be one of ks {self.ks} (the metrics are computed at ks)")
 

@@ -45,6 +45,24 @@ class ReadoutChoice:
         }
 
 
+def item_domains(graph: HeteroGraph, item_types: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """Each item row's domain (the graph's `domain` feature, one global row space over
+    `item_types` in order) as codes into a sorted vocabulary; items without a domain share
+    the code of `""`. All `""` when the graph has no domain feature."""
+    vocabs = graph.meta.get("domains", {})
+    per_type = []
+    for t in item_types:
+        col = graph.features.get(t, {}).get("domain")
+        if col is None or t not in vocabs:
+            per_type.append(np.full(graph.num_nodes[t], "", dtype=object))
+        else:
+            names = np.array(["" if v is None else str(v) for v in vocabs[t]], dtype=object)
+            per_type.append(names[np.asarray(col.values, np.int64)])
+    labels = np.concatenate(per_type) if per_type else np.empty(0, dtype=object)
+    vocab, codes = np.unique(labels.astype(str), return_inverse=True)
+    return codes.astype(np.int32), [str(v) for v in vocab]
+
+
 def heldout_eval_data(
     graph: HeteroGraph,
     held_out: Sequence[tuple[str, np.ndarray, np.ndarray]],
@@ -55,7 +73,8 @@ def heldout_eval_data(
 
     Every train edge becomes one `engagement` event at its first event time (0 where the
     relation has no times) and every held-out edge one after all of them, so a user's
-    Engagement Recall triggers are their latest train items, as at test.
+    Engagement Recall triggers are their latest train items, as at test. Events carry their
+    item's domain (`item_domains`), so the cross-domain slice exists here too.
     Returns None when no user->item edge was held out.
     """
     relations = {
@@ -78,10 +97,11 @@ def heldout_eval_data(
         return None
     cut = int(max((int(t.max()) for t in train_t if t.size), default=0)) + 1
 
+    domain_of, domains = item_domains(graph, item_types)
+
     def interactions(users: list[np.ndarray], items: list[np.ndarray], ts: np.ndarray) -> Interactions:
         u, i = np.concatenate(users), np.concatenate(items)
-        zeros = np.zeros(u.size, np.int32)
-        return Interactions(u, i, zeros, ts, zeros)
+        return Interactions(u, i, np.zeros(u.size, np.int32), ts, domain_of[i])
 
     n_test = sum(u.size for u in test_u)
     return EvalData(
@@ -89,7 +109,7 @@ def heldout_eval_data(
         item_types=item_types,
         item_ids={t: pa.array(np.arange(graph.num_nodes[t])) for t in item_types},
         events=["engagement"],
-        domains=["all"],
+        domains=domains,
         train=interactions(train_u, train_i, np.concatenate(train_t)),
         test=interactions(test_u, test_i, np.full(n_test, cut, np.int64)),
         cut=cut,
@@ -106,7 +126,9 @@ def tune_readout(
     grid: Sequence[float],
 ) -> ReadoutChoice:
     """The betas of `grid` that maximise held-out Recall@K (user->item) and Engagement Recall@K
-    (item->item) on `data`, K = `cfg.tuning_k` as in baseline tuning; ties keep the smaller beta.
+    (item->item) on `data`, K = `cfg.tuning_k`, by the objective of baseline tuning
+    (`tuning_score`: overall, plus the cross-domain slice when `cfg.tune_cross_domain_weight`
+    is set); ties keep the smaller beta.
 
     `log_q` is one log-popularity per item row, or several keyed by the recent fraction of
     edges they count: then the fraction whose best user and item recalls sum highest wins
@@ -114,6 +136,7 @@ def tune_readout(
     """
     from rankgraph.evaluate.evaluator import evaluate
     from rankgraph.evaluate.protocol import EmbeddingRecommender
+    from rankgraph.evaluate.tune import tuning_score
 
     by_fraction = {1.0: log_q} if isinstance(log_q, np.ndarray) else dict(log_q)
     k = cfg.tuning_k
@@ -135,10 +158,12 @@ def tune_readout(
                     pure_cosine = metrics
             trial: dict[str, Any] = {"recent_fraction": float(fraction), "beta": beta}
             for side, (part, name) in keys.items():
-                score = metrics[part]["all"][name]  # None when no held-out user could be scored
-                trial[f"{part}.{name}"] = None if score is None else float(score)
-                if score is not None and float(score) > best[side][0]:
-                    best[side] = (float(score), beta)
+                overall, cross = metrics[part]["all"][name], metrics[part]["cross_domain"][name]
+                trial[f"{part}.{name}"] = None if overall is None else float(overall)
+                trial[f"{part}.cross_domain.{name}"] = None if cross is None else float(cross)
+                score = tuning_score(metrics[part], name, cfg.tune_cross_domain_weight)  # None: nobody scored
+                if score is not None and score > best[side][0]:
+                    best[side] = (score, beta)
             trials.append(trial)
         total = sum(score for score, _ in best.values() if score > float("-inf"))
         choices.append((total, float(fraction), best))
@@ -146,7 +171,7 @@ def tune_readout(
     return ReadoutChoice(
         users=best["users"][1],
         items=best["items"][1],
-        metric=f"recall@{k}",
+        metric=f"recall@{k}" + (f" + {w:g} x cross_domain" if (w := cfg.tune_cross_domain_weight) else ""),
         trials=trials,
         recent_fraction=fraction,
     )
