@@ -89,6 +89,14 @@ def test_scripts_reproduce_the_run_and_score_an_ensemble(
     assert "both (2 runs)" in printed and "margin" in printed
     with pytest.raises(SystemExit, match="no row tagged nope"):
         script("summarize").main([str(tang_run), str(results), "x=nope"])
+    # baselines from another metrics file (re-tuned under other overrides) replace the run's
+    retuned = json.loads(json.dumps(run))
+    retuned["methods"]["als"]["user_item"]["all"]["recall@100"] = 0.9
+    (tmp_path / "retuned.json").write_text(json.dumps(retuned))
+    args = [str(tang_run), str(results), "both=run_model,pair"]
+    script("summarize").main([*args, "--baselines", str(tmp_path / "retuned.json")])
+    printed = capsys.readouterr().out
+    assert "R@100 0.9000" in printed and "R@100 0.9000" not in script_output(args, capsys)
     run["methods"].pop("als")
     (tmp_path / "popularity_only").mkdir()
     (tmp_path / "popularity_only" / "metrics.json").write_text(json.dumps(run))
@@ -96,6 +104,13 @@ def test_scripts_reproduce_the_run_and_score_an_ensemble(
         script("summarize").main(
             [str(tmp_path / "popularity_only"), str(results), "both=run_model,pair"]
         )
+
+
+def script_output(argv: list[str], capsys) -> str:
+    """What `summarize.py argv` prints."""
+    capsys.readouterr()
+    script("summarize").main(argv)
+    return capsys.readouterr().out
 
 
 def test_readout_analyses_at_zero_reproduce_the_tuned_readout(tang_run: Path, capsys) -> None:
