@@ -127,7 +127,7 @@ def main(argv: list[str]) -> None:
         cfg.evaluate, max_users=min(cfg.evaluate.max_users or READOUT_MAX_USERS, READOUT_MAX_USERS)
     )
     trials: dict[tuple[float, float], dict[int, tuple[float, float]]] = {}
-    k = ecfg.tuning_k
+    k, w = ecfg.tuning_k, ecfg.tune_cross_domain_weight
     for lag in lags:
         log_q = {
             f: lagged_log_q(relations, data.item_types, f, train_end - lag)
@@ -142,10 +142,10 @@ def main(argv: list[str]) -> None:
             trainer.tcfg.temperature,
             ecfg.popularity_readout_grid,
         )
-        for t in choice.trials:
-            trials.setdefault((t["recent_fraction"], t["beta"]), {})[lag] = (
-                t[f"user_item.recall@{k}"],
-                t[f"engagement_recall.recall@{k}"],
+        for t in choice.trials:  # the objective of tune_readout (`tuning_score`) per side
+            trials.setdefault((t["recent_fraction"], t["beta"]), {})[lag] = tuple(
+                t[f"{part}.recall@{k}"] + w * (t[f"{part}.cross_domain.recall@{k}"] or 0.0)
+                for part in ("user_item", "engagement_recall")
             )
     choices = {f"lag {round(lag / DAY)} days": choose(trials, [lag]) for lag in lags}
     choices["mean over lags"] = choose(trials, lags)

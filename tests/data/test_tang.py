@@ -88,6 +88,7 @@ def test_written_config_loads_and_opens_events(crawl, tmp_path):
     # the newest edges are held out, so the read-out can pick how recent its popularity is
     assert cfg.train.val_split == "temporal"
     assert cfg.evaluate.popularity_recent_grid == [1.0, 0.3, 0.1, 0.03]
+    assert cfg.evaluate.tune_cross_domain_weight == 1.0
     assert cfg.evaluate.popularity_readout_grid == [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0]
 
 
