@@ -131,7 +131,7 @@ def tune_readout(
     is set); ties keep the smaller beta.
 
     `log_q` is one log-popularity per item row, or several keyed by the recent fraction of
-    edges they count: then the fraction whose best user and item recalls sum highest wins
+    edges they count: then the fraction whose best user and item objectives sum highest wins
     (one log q serves both searches), ties keeping the longer window.
     """
     from rankgraph.evaluate.evaluator import evaluate
